@@ -1,0 +1,53 @@
+"""Rendering results and errors: JSON on stdout with --json, human text otherwise.
+
+stdout carries only the payload; everything else goes to stderr (CLI.md conventions).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from mppcli.cli.env import Env
+from mppcli.errors import MppError
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A command's result: the JSON object, and optionally the human text for stdout."""
+
+    data: Mapping[str, object]
+    human: str | None = None
+
+
+def dumps(data: object) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def render_outcome(env: Env, outcome: Outcome) -> None:
+    if env.json:
+        print(dumps(dict(outcome.data)), file=env.stdout, flush=True)
+        return
+    text = outcome.human if outcome.human is not None else human_lines(outcome.data)
+    if text:
+        print(text, file=env.stdout, flush=True)
+
+
+def human_lines(data: Mapping[str, object]) -> str:
+    """A plain `key: value` listing, for results with no custom human form."""
+    lines = []
+    for key, value in data.items():
+        shown = value if isinstance(value, str | int | float | bool) or value is None else dumps(value)
+        lines.append(f"{key}: {shown}")
+    return "\n".join(lines)
+
+
+def render_error(env: Env, error: MppError) -> None:
+    if env.json:
+        print(dumps({"ok": False, "error": error.to_json()}), file=env.stdout, flush=True)
+        return
+    print(f"error[{error.code}]: {error.message}", file=env.stderr)
+    if error.hint:
+        print(f"hint: {error.hint}", file=env.stderr)
+    env.stderr.flush()
