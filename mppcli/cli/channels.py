@@ -1,7 +1,127 @@
-"""(placeholder: this command group is being written)"""
+"""`mpp channels …`: the local channel records (list, show, forget).
+
+`channels sync` (the on-chain reconciliation) belongs to the payer flows; a module
+`mppcli.cli.channels_sync` exposing `register_sync(channels_app)` is added here when present.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from mppcli.cli.options import JsonOpt, YesOpt
+from mppcli.cli.output import Outcome, dumps
+from mppcli.cli.runtime import run
+
+if TYPE_CHECKING:
+    from mppcli.cli.env import Env
+    from mppcli.state.record import ChannelRecord
+    from mppcli.state.store import ChannelStore
+
+channels_app = typer.Typer(name="channels", help="The local record of your payment channels.",
+                           no_args_is_help=True)
+
+ChannelArg = Annotated[str, typer.Argument(
+    metavar="CHANNEL", help="Channel id, a unique prefix of it, or the resource URL.")]
+
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to `app`."""
+    """Add `mpp channels` (and `channels sync` when its module is present)."""
+    if importlib.util.find_spec("mppcli.cli.channels_sync") is not None:
+        from mppcli.cli import channels_sync  # type: ignore[attr-defined,unused-ignore]
+
+        channels_sync.register_sync(channels_app)
+    app.add_typer(channels_app)
+
+
+def _store(env: Env) -> ChannelStore:
+    from mppcli.state.store import ChannelStore
+
+    return ChannelStore(env.paths, warn=env.warn)
+
+
+def list_entry(record: ChannelRecord) -> dict[str, object]:
+    """One `channels list` entry (keys fixed by CLI.md)."""
+    return {"channelId": record.channel_id, "url": record.url, "network": record.network,
+            "status": record.status.value, "mint": record.mint, "deposit": str(record.deposit),
+            "cumulative": str(record.cumulative), "spent": str(record.spent)}
+
+
+@channels_app.command("list")
+def list_cmd(ctx: typer.Context,
+             all_: Annotated[bool, typer.Option("--all", "-a", help="Include closed channels.")] = False,
+             json: JsonOpt = False) -> None:
+    """List the channels this machine knows (open ones; --all for closed ones too)."""
+    def action(env: Env) -> Outcome:
+        listing = _store(env).list(include_closed=all_)
+        data = {"channels": [list_entry(r) for r in listing.records],
+                "problems": [p.to_json() for p in listing.problems]}
+        return Outcome(data, _list_text(listing.records, all_))
+    run(ctx, json, action)
+
+
+def _list_text(records: tuple[ChannelRecord, ...], all_: bool) -> str:
+    from mppcli.protocol.amounts import format_amount
+
+    if not records:
+        return "no channels" if all_ else "no open channels (--all shows closed ones)"
+    rows = [("CHANNEL", "STATUS", "DEPOSIT", "CUMULATIVE", "SPENT", "NETWORK", "URL")]
+    rows += [(r.channel_id, r.status.value, format_amount(r.deposit, r.decimals),
+              format_amount(r.cumulative, r.decimals), format_amount(r.spent, r.decimals),
+              r.network, r.url) for r in records]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join("  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)), row[-1]])
+                     for row in rows)
+
+
+@channels_app.command("show")
+def show_cmd(ctx: typer.Context, channel: ChannelArg, json: JsonOpt = False) -> None:
+    """Show everything the local record holds about one channel."""
+    def action(env: Env) -> Outcome:
+        record = _store(env).find(channel)
+        doc = record.to_json()
+        return Outcome(doc, "\n".join(f"{key}: {_plain(value)}" for key, value in doc.items()))
+    run(ctx, json, action)
+
+
+def _plain(value: object) -> str:
+    if value is None:
+        return "-"
+    return value if isinstance(value, str) else dumps(value)
+
+
+@channels_app.command("forget")
+def forget_cmd(ctx: typer.Context, channel: ChannelArg, yes: YesOpt = False, json: JsonOpt = False) -> None:
+    """Delete a channel's local record and its session key (the chain is not touched)."""
+    def action(env: Env) -> Outcome:
+        from mppcli.cli.wallet import confirm
+
+        store = _store(env)
+        record = store.find(channel)
+        confirm(env, _forget_question(record), yes)
+        with store.lock(record.channel_id, purpose="forgetting the channel"):
+            deleted = _delete_session_key(env, store.get(record.channel_id))
+            store.forget(record.channel_id)
+        return Outcome({"channelId": record.channel_id, "sessionKeyDeleted": deleted},
+                       f"forgot channel {record.channel_id}"
+                       + (" and deleted its session key" if deleted else ""))
+    run(ctx, json, action)
+
+
+def _forget_question(record: ChannelRecord) -> str:
+    question = f"Forget channel {record.channel_id} ({record.status.value}, {record.url})?"
+    if record.is_live:
+        question += (" It is not closed: its deposit stays on chain, and recovering it then needs "
+                     "`mpp channels sync` and a forced close by the payer.")
+    return question
+
+
+def _delete_session_key(env: Env, record: ChannelRecord) -> bool:
+    from mppcli.state.record import SignerKind
+    from mppcli.wallet.keystore import Keystore
+
+    if record.signer_kind is not SignerKind.SESSION:
+        return False
+    return Keystore(env.paths).delete_session_key(record.authorized_signer)

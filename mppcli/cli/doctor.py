@@ -1,7 +1,62 @@
-"""(placeholder: this command group is being written)"""
+"""`mpp doctor`: versions, keyring, paths, config, RPC, wallets and channels needing attention."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from mppcli.cli.env import Env
+from mppcli.cli.options import JsonOpt, RpcUrlOpt
+from mppcli.cli.output import Outcome
+from mppcli.cli.runtime import run
+
+if TYPE_CHECKING:
+    from mppcli.doctor import Report
+
+MARKS = {"ok": "ok", "warn": "WARN", "fail": "FAIL", "skip": "skip"}
+
+
+def doctor_cmd(
+    ctx: typer.Context,
+    url: RpcUrlOpt = None,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, metavar="SECS",
+                                           help="Time limit for each keyring and RPC probe.")] = 5.0,
+    json: JsonOpt = False,
+) -> None:
+    """Check this installation and show what needs attention.
+
+    Versions, the OS keyring (a write-read-delete probe under a throwaway name), paths and their
+    permissions, config, the RPC and its cluster, wallets, and channels that need attention
+    (unconfirmed opens, unfinished closes, grace periods). Never shows a secret.
+
+    Exits 0 when the report was made; `healthy` in --json says whether any check failed.
+    """
+
+    def action(env: Env) -> Outcome:
+        from mppcli.doctor import DoctorInput, run_doctor
+
+        report = run_doctor(DoctorInput(env.paths, env.environ, url, timeout, env.clock()))
+        data: dict[str, object] = {"healthy": report.healthy}
+        data.update({check.name: check.to_json() for check in report.checks})
+        return Outcome(data, human=render(report))
+
+    run(ctx, json, action)
+
+
+def render(report: Report) -> str:
+    """One line per check (`[ok]   keyring  ...`), with the hint under anything not ok."""
+    checks = report.checks
+    width = max(len(check.name) for check in checks)
+    lines = []
+    for check in checks:
+        lines.append(f"[{MARKS[check.status]}]".ljust(7) + f"{check.name.ljust(width)}  {check.summary}")
+        if check.hint and check.status != "ok":
+            lines.append(" " * (9 + width) + f"hint: {check.hint}")
+    verdict = "healthy" if report.healthy else "problems found"
+    return "\n".join([*lines, f"mpp doctor: {verdict}"])
+
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to `app`."""
+    """Add `mpp doctor` to `app`."""
+    app.command("doctor")(doctor_cmd)

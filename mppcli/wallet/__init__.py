@@ -1,1 +1,6 @@
-"""mppcli.wallet"""
+"""mppcli.wallet: payer keys and per-channel session keys in the OS keyring, never in files.
+
+Modules: `keystore` (wallets and session keys), `index` (the public list of names), `secret_store`
+(the time-boxed keyring seam), `keys` and `keypair_file` (solana-keygen formats), `signer`
+(`resolve_payer` for paying commands), `balances` (for `wallet show`).
+"""

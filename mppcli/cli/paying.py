@@ -1,0 +1,197 @@
+"""What the paying commands share: settings → `Client`, the event sinks, running a flow.
+
+Kept out of `cli/pay.py` so that module stays a list of commands. Imports here are light; the
+flows (solders, httpx, keyring) load inside `run_flow`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from mppcli.cli.env import Env
+
+if TYPE_CHECKING:
+    from mppcli.client.context import Client, PayOptions
+    from mppcli.client.events import Event
+    from mppcli.rpc import Rpc
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Who:
+    """The payer and cluster flags of a paying command."""
+
+    wallet: str | None = None
+    keypair: Path | None = None
+    url: str | None = None
+
+
+def settings(env: Env, who: Who, max_spend: str | None = None):  # type: ignore[no-untyped-def]
+    from mppcli.config import load_settings
+
+    flags = {"wallet": who.wallet, "rpc_url": who.url, "max_spend": max_spend}
+    return load_settings(env.paths, env.environ, {k: v for k, v in flags.items() if v is not None})
+
+
+def pay_options(env: Env, who: Who, **given: Any) -> PayOptions:
+    """The flags, with --max-spend and the confirmation policy falling back to MPP_* / config.toml."""
+    from mppcli.client.context import PayOptions
+
+    resolved = settings(env, who, given.pop("max_spend", None))
+    return PayOptions(max_spend=resolved.max_spend.value, confirm_policy=resolved.confirm.value or "first-open",
+                      **given)
+
+
+def run_flow(env: Env, who: Who, flow: Callable[[Client], Awaitable[T]],
+             sink: Callable[[Event], None] | None = None) -> T:
+    """Build the Client, run `flow` in one event loop, and close everything on every path."""
+    return asyncio.run(_run(env, who, flow, sink))
+
+
+async def _run(env: Env, who: Who, flow: Callable[[Client], Awaitable[T]],
+               sink: Callable[[Event], None] | None) -> T:
+    from mppcli.client.context import Client
+    from mppcli.client.events import discard
+    from mppcli.client.http import Http
+    from mppcli.state.store import ChannelStore
+    from mppcli.wallet.keystore import Keystore
+
+    resolved = settings(env, who)
+    async with Http(debug=env.debug_log) as http:
+        client = Client(
+            store=ChannelStore(env.paths, warn=env.warn), keystore=Keystore(env.paths), http=http,
+            rpc_factory=lambda network: _rpc(env, resolved.rpc_url, network),
+            payer_loader=lambda: _payer(env, who), clock=env.clock, sink=sink or discard,
+            confirm=_asker(env) if env.can_prompt else None)
+        try:
+            return await flow(client)
+        finally:
+            await client.aclose()
+
+
+def _rpc(env: Env, setting: Any, network: str | None) -> Rpc:
+    """The user's RPC; with none given, the public endpoint of the cluster the server names."""
+    from mppcli.rpc import Rpc
+
+    url = setting.value
+    if setting.source == "default" and network is not None:
+        from mppcli.chain.networks import NETWORKS
+
+        url = NETWORKS[network].rpc_url if network in NETWORKS else url
+    env.debug_log(f"rpc: {url} ({setting.source if url == setting.value else 'from the network'})")
+    return Rpc(url)
+
+
+def _payer(env: Env, who: Who):  # type: ignore[no-untyped-def]
+    from mppcli.wallet.signer import resolve_payer
+
+    payer = resolve_payer(env.paths, who.wallet, who.keypair, environ=env.environ)
+    for warning in payer.warnings:
+        env.warn(warning)
+    env.debug_log(f"payer: {payer.pubkey} from {payer.source}")
+    return payer
+
+
+def _asker(env: Env) -> Callable[[str], Awaitable[bool]]:
+    async def ask(question: str) -> bool:
+        print(f"{question} [y/N]: ", end="", file=env.stderr, flush=True)
+        answer = await asyncio.to_thread(sys.stdin.readline)
+        return answer.strip().lower() in ("y", "yes")
+
+    return ask
+
+
+def confirm_now(env: Env, question: str, yes: bool) -> None:
+    """A synchronous confirmation for commands that ask before any work (topup, --force)."""
+    from mppcli.errors import ConfirmationRequired, PolicyError
+
+    if yes:
+        return
+    if not env.can_prompt:
+        raise ConfirmationRequired(f"{question} Confirmation is needed and there is no terminal to ask on.")
+    print(f"{question} [y/N]: ", end="", file=env.stderr, flush=True)
+    if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        raise PolicyError("cancelled: not confirmed", hint="Nothing was signed.")
+
+
+# --- sinks ----------------------------------------------------------------------------------------
+
+def ndjson_sink(env: Env) -> Callable[[Event], None]:
+    """One JSON object per event on stdout (`--ndjson`)."""
+    def emit(event: Event) -> None:
+        print(json.dumps(event.to_json(), ensure_ascii=False, separators=(",", ":")), file=env.stdout,
+              flush=True)
+
+    return emit
+
+
+class SpendMeter:
+    """Spend and progress on stderr: a rich live line on a terminal, plain lines every few seconds
+    otherwise; silent in JSON modes unless -v."""
+
+    PLAIN_EVERY = 2.0
+
+    def __init__(self, env: Env, enabled: bool):
+        self.env, self.enabled = env, enabled
+        self.events = self.vouchers = 0
+        self.cumulative = "0"
+        self.channel = ""
+        self._last = 0.0
+        self._live: Any = None
+
+    def __enter__(self) -> SpendMeter:
+        if self.enabled and self.env.stderr_is_tty and not self.env.no_color:
+            from rich.console import Console
+            from rich.live import Live
+
+            console = Console(file=self.env.stderr)
+            self._live = Live("", console=console, redirect_stdout=False, redirect_stderr=False,
+                              transient=False, refresh_per_second=8)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.update(self._line())
+            self._live.__exit__(None, None, None)
+        elif self.enabled and self.events:
+            self._plain(force=True)
+
+    def __call__(self, event: Event) -> None:
+        self.events += 1
+        fields = event.fields
+        if event.type == "voucher":
+            self.vouchers += 1
+            self.cumulative = str(fields.get("cumulative", self.cumulative))
+            self.channel = str(fields.get("channelId", self.channel))
+        elif event.type in ("topup", "retry", "open", "info", "payment-required") and self.enabled:
+            self._note(event)
+        if self._live is not None:
+            self._live.update(self._line())
+        elif self.enabled:
+            self._plain()
+
+    def _line(self) -> str:
+        return f"mpp: {self.events} events, {self.vouchers} vouchers, cumulative {self.cumulative}" + (
+            f" on {self.channel[:8]}…" if self.channel else "")
+
+    def _plain(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last >= self.PLAIN_EVERY:
+            self._last = now
+            print(self._line(), file=self.env.stderr, flush=True)
+
+    def _note(self, event: Event) -> None:
+        details = " ".join(f"{k}={v}" for k, v in event.fields.items() if k != "data")
+        if self._live is not None:
+            self._live.console.print(f"mpp: {event.type} {details}", markup=False, highlight=False)
+        else:
+            print(f"mpp: {event.type} {details}", file=self.env.stderr, flush=True)

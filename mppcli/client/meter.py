@@ -1,0 +1,330 @@
+"""One metered SSE response, event by event (PROTOCOL-NOTES §7 and `mppcli.server.app`).
+
+Each `mpp.metering` directive is checked (this channel, this mint, never beyond the deposit) and
+paid on the side channel with a voucher for `accepted + amount`, recorded before it leaves. Two
+shapes exist:
+- a directive that follows its data (`mpp serve`, the reference's per-chunk envelopes) bills one
+  unit: its amount may not exceed the challenged price, and it is committed at once (servers that
+  allow little unpaid credit wait for that commit before the next chunk);
+- a directive ahead of any data (the reference's whole-stream reservation) is held until its
+  `mpp.usage` (or the end), then committed for the usage amount, never more than it reserved
+  nor more than the price times the data units actually received.
+`mpp.usage` may only lower what a delivery cost. `mpp.payment-required` with `insufficient-deposit` tops the channel up within
+--max-spend (the server waits for it), or stops cleanly with exit 5. `mpp.receipt` and the
+`Payment-Receipt` header may never claim more than this client signed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin
+
+from mppcli.client import machine as m
+from mppcli.client import records
+from mppcli.client.challenge import Offer
+from mppcli.client.context import Client, PayOptions, origin_of
+from mppcli.client.http import RequestSpec
+from mppcli.client.signing import signer_keypair, voucher_text
+from mppcli.client.topup import top_up
+from mppcli.errors import MalformedError, NetworkError, PaymentRejected, ProtocolViolation
+from mppcli.protocol.metering import (
+    COMMIT_PATH,
+    CommitRequest,
+    MeteredEvent,
+    MeteringDirective,
+    classify_event,
+    parse_commit_receipt,
+    parse_side_channel_error,
+)
+from mppcli.protocol.receipt import receipt_from_json
+from mppcli.protocol.voucher import DEFAULT_EXPIRES_AT, Voucher, sign_voucher
+from mppcli.state.record import ChannelRecord
+
+EVENT_PAYMENT_REQUIRED = "mpp.payment-required"
+EVENT_RECEIPT = "mpp.receipt"
+COMMIT_ATTEMPTS = 3
+
+
+@dataclass
+class Meter:
+    """The metering state of one stream on one channel (the caller holds the channel lock)."""
+
+    client: Client
+    spec: RequestSpec
+    offer: Offer
+    channel_id: str
+    options: PayOptions
+    budget: m.Budget
+    committed: dict[str, int] = field(default_factory=dict)
+    pending: MeteringDirective | None = None  # a reservation ahead of its data
+    units: int = 0  # data frames since the pending reservation
+    since_directive: int = 0  # data frames since the last directive (or the start)
+    events: int = 0
+    data_events: int = 0
+    done: bool = False
+    ended: str | None = None
+    _keypair: Any = None
+    _cached: ChannelRecord | None = None
+    _stash: tuple[m.VoucherAccepted, dict[str, str]] | None = None  # a receipt not yet written
+
+    # --- the record: read once, written once per voucher ----------------------------------------
+
+    @property
+    def record(self) -> ChannelRecord:
+        """The stored record (flushed first, so it holds every receipt already checked)."""
+        self.flush()
+        return self._stored()
+
+    def _stored(self) -> ChannelRecord:
+        if self._cached is None:
+            self._cached = self.client.store.get(self.channel_id)
+        return self._cached
+
+    def _view(self) -> m.ChannelView:
+        view = records.view_of(self._stored())
+        return m.step(view, self._stash[0]) if self._stash else view
+
+    def _persist(self, event: m.Event | None, **extra: str) -> None:
+        """One atomic write: the receipt checked last (if any), then `event`, before anything leaves.
+
+        A commit receipt is written together with the next voucher rather than on its own: one
+        fsync'd write per metered unit instead of two. A crash in between leaves `accepted` one
+        receipt behind `signed`, the case the close already handles (it resends the signed one).
+        """
+        stash, self._stash = self._stash, None
+
+        def change(record: ChannelRecord) -> ChannelRecord:
+            view, fields = records.view_of(record), {}
+            if stash is not None:
+                view, fields = m.step(view, stash[0]), dict(stash[1])
+            if event is not None:
+                view = m.step(view, event)
+            return records.merge(record, view, **fields, **extra)
+
+        self._cached = self.client.store.update(self.channel_id, change)
+
+    def flush(self) -> None:
+        """Write a checked receipt that is still only in memory."""
+        if self._stash is not None:
+            self._persist(None)
+
+    def _signer(self) -> Any:
+        if self._keypair is None:
+            self._keypair = signer_keypair(self.client, self._stored())
+        return self._keypair
+
+    async def handle(self, name: str | None, data: str) -> str | None:
+        """Fold one SSE frame in; returns application data to print, if any."""
+        self.events += 1
+        try:
+            event = classify_event(name or None, data)
+        except MalformedError as exc:
+            raise ProtocolViolation(f"the server sent a malformed stream event: {exc}") from None
+        return await self._dispatch(event, data)
+
+    async def _dispatch(self, event: MeteredEvent, data: str) -> str | None:
+        if event.kind == "message":
+            self.data_events += 1
+            self.since_directive += 1
+            self.units += 1
+            self.client.emit("data", data=event.message)
+            return data
+        if event.kind == "metering" and event.directive is not None:
+            await self._directive(event.directive)
+        elif event.kind == "usage" and event.usage is not None:
+            await self._usage(event.usage.delivery_id, event.usage.amount)
+        elif event.kind == "done":
+            await self.finish()
+            self.done = True
+            self.client.emit("done", channelId=self.channel_id, events=self.events)
+        elif event.event == EVENT_PAYMENT_REQUIRED:
+            await self._payment_required(_json(data, EVENT_PAYMENT_REQUIRED))
+        elif event.event == EVENT_RECEIPT:
+            self._final_receipt(_json(data, EVENT_RECEIPT))
+        return None
+
+    # --- commits -----------------------------------------------------------------------------------
+
+    async def _directive(self, directive: MeteringDirective) -> None:
+        await self.finish()
+        self._check_directive(directive, self._stored())
+        ahead = self.since_directive == 0
+        self.since_directive = 0
+        if ahead:
+            self.pending, self.units = directive, 0
+            self.client.emit("metering", deliveryId=directive.delivery_id, amount=str(directive.amount),
+                             reserved=True)
+            return
+        await self.commit(directive, directive.amount, self.offer.price)
+
+    async def finish(self, usage: int | None = None) -> None:
+        """Pay a held reservation: its usage (or reserved) amount, at most price x units received."""
+        directive, self.pending = self.pending, None
+        if directive is None:
+            return
+        cap = self.offer.price * max(self.units, 1)
+        if usage is not None and usage > cap:
+            raise ProtocolViolation(f"the server bills {usage} for {self.units} data frame(s) priced "
+                                    f"{self.offer.price} each")
+        amount = min(directive.amount if usage is None else usage, cap)
+        if amount > 0:
+            await self.commit(directive, amount, cap)
+
+    async def commit(self, directive: MeteringDirective, amount: int, price: int) -> None:
+        view = self._view()
+        cumulative = m.commit_cumulative(view, amount, price, self.budget)
+        signed = sign_voucher(self._signer(), Voucher(self.channel_id, cumulative, DEFAULT_EXPIRES_AT))
+        text = voucher_text(signed)
+        self._persist(m.VoucherSigned(cumulative), **({"last_signed_voucher": text} if cumulative > view.signed
+                                                       else {}))
+        self.budget = self.budget.after_signing(view, cumulative)
+        self.client.emit("metering", deliveryId=directive.delivery_id, amount=str(amount))
+        self.client.emit("voucher", channelId=self.channel_id, cumulative=str(cumulative))
+        body = CommitRequest(directive.delivery_id, signed).to_json()
+        status, answer = await self._post_commit(self._commit_url(directive), body)
+        if status != 200:
+            raise PaymentRejected(f"the server refused the commit of {directive.delivery_id}: "
+                                  f"{_side_error(answer)}", channel_id=self.channel_id)
+        self._accept_commit(directive, amount, cumulative, text, answer)
+
+    def _check_directive(self, directive: MeteringDirective, record: ChannelRecord) -> None:
+        if directive.session_id != self.channel_id:
+            raise ProtocolViolation(f"a metering directive names channel {directive.session_id}, "
+                                    f"not {self.channel_id}")
+        if directive.currency != record.mint:
+            raise ProtocolViolation(f"the server changed the mint mid-session: {record.mint} -> "
+                                    f"{directive.currency}")
+        if directive.delivery_id in self.committed:
+            raise ProtocolViolation(f"the server metered delivery {directive.delivery_id} twice")
+
+    def _commit_url(self, directive: MeteringDirective) -> str:
+        url = urljoin(self.spec.url, directive.commit_url or COMMIT_PATH)
+        if origin_of(url) != origin_of(self.spec.url):
+            raise ProtocolViolation(f"the commit URL {url} is not on the server {origin_of(self.spec.url)}")
+        return url
+
+    async def _post_commit(self, url: str, body: dict[str, Any]) -> tuple[int, Any]:
+        """POST the commit; a dropped connection is retried with the identical voucher."""
+        for attempt in range(COMMIT_ATTEMPTS):
+            try:
+                answer = await self.client.http.post_json(url, body)
+                break
+            except NetworkError:
+                if attempt + 1 == COMMIT_ATTEMPTS:
+                    raise
+                await asyncio.sleep(0.2 * (attempt + 1))
+        try:
+            return answer.status, json.loads(answer.body)
+        except ValueError:
+            return answer.status, None
+
+    def _accept_commit(self, directive: MeteringDirective, amount: int, sent: int, text: str,
+                       answer: Any) -> None:
+        try:
+            receipt = parse_commit_receipt(answer)
+        except MalformedError as exc:
+            raise ProtocolViolation(f"the commit receipt is malformed: {exc}") from None
+        if receipt.delivery_id != directive.delivery_id or receipt.session_id != self.channel_id:
+            raise ProtocolViolation(f"the commit receipt answers {receipt.delivery_id} on "
+                                    f"{receipt.session_id}, not what was committed")
+        view = self._view()
+        event = m.check_commit_receipt(view, sent, receipt.status, receipt.cumulative)
+        if event.cumulative > view.accepted:  # the side channel debits what it accepted
+            event = m.VoucherAccepted(event.cumulative, view.spent + event.cumulative - view.accepted)
+        m.step(view, event)  # refuse here, not at the next write, whatever the machine refuses
+        extra = {"last_accepted_voucher": text} if event.cumulative == sent > view.accepted else {}
+        self._stash = (event, extra)
+        self.committed[directive.delivery_id] = amount
+        self.client.emit("receipt", channelId=self.channel_id, acceptedCumulative=str(event.cumulative),
+                         deliveryId=directive.delivery_id, status=receipt.status)
+
+    async def _usage(self, delivery_id: str, amount: int) -> None:
+        self.client.emit("usage", deliveryId=delivery_id, amount=str(amount))
+        if self.pending is not None and self.pending.delivery_id == delivery_id:
+            if amount > self.pending.amount:
+                raise ProtocolViolation(f"the server reports usage {amount} for delivery {delivery_id}, "
+                                        f"above the {self.pending.amount} it reserved")
+            await self.finish(amount)
+            return
+        committed = self.committed.get(delivery_id)
+        if committed is not None and amount > committed:
+            raise ProtocolViolation(f"the server reports usage {amount} for delivery {delivery_id}, above "
+                                    f"the {committed} it metered")
+
+    # --- pauses and the end ------------------------------------------------------------------------
+
+    async def _payment_required(self, body: dict[str, Any]) -> None:
+        reason = str(body.get("reason", ""))
+        self.client.emit("payment-required", **{k: v for k, v in body.items() if k != "type"})
+        if reason == "channel-closing":
+            self.ended = reason
+            return
+        if reason != "insufficient-deposit":
+            await self.finish()  # awaiting-commit: pay what is held; per-unit commits are already sent
+            return
+        record = self.record
+        needed = _int(body.get("amount"), self.offer.price) - _headroom(body, record)
+        preferred = self.offer.request.suggested_deposit or record.deposit
+        amount = m.top_up_amount(records.view_of(record), max(needed, 1), preferred, self.budget)
+        result = await top_up(self.client, record, amount, self.options, url=self.spec.url)
+        self._cached = result.record
+        self.budget = self.budget.after_locking(amount)
+        self.client.emit("topup", channelId=self.channel_id, amount=str(amount),
+                         deposit=str(result.record.deposit))
+
+    def _final_receipt(self, body: dict[str, Any]) -> None:
+        if body.get("replayed") is True:  # `mpp serve`: our voucher was one it already had
+            self.ended = "replayed"
+            return
+        try:
+            receipt = receipt_from_json(body)
+        except MalformedError as exc:
+            raise ProtocolViolation(f"the stream's final receipt is malformed: {exc}") from None
+        self.check_receipt_amounts(receipt.reference, receipt.accepted_cumulative, receipt.spent)
+        self.ended = str(body.get("reason") or "complete")
+
+    def check_receipt_amounts(self, reference: str, accepted: int | None, spent: int | None) -> None:
+        """A receipt may lag our commits, but never name another channel or exceed our signatures."""
+        if reference != self.channel_id:
+            raise ProtocolViolation(f"a receipt names channel {reference}, not {self.channel_id}")
+        view = records.view_of(self.record)
+        if accepted is None or spent is None:
+            raise ProtocolViolation("a stream receipt lacks acceptedCumulative or spent")
+        if accepted > view.signed:
+            raise ProtocolViolation(f"the server reports acceptedCumulative {accepted}, above the "
+                                    f"{view.signed} this client signed")
+        if spent > accepted:
+            raise ProtocolViolation(f"the server reports spent {spent} above acceptedCumulative {accepted}")
+        event = m.VoucherAccepted(max(view.accepted, accepted), max(view.spent, spent))
+        self._cached = records.advance(self.client.store, self.channel_id, event)
+
+
+def _json(data: str, name: str) -> dict[str, Any]:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        raise ProtocolViolation(f"the {name} event is not JSON") from None
+    if not isinstance(value, dict):
+        raise ProtocolViolation(f"the {name} event is not a JSON object")
+    return value
+
+
+def _int(value: object, default: int) -> int:
+    return int(value) if isinstance(value, str) and value.isdigit() else default
+
+
+def _headroom(body: dict[str, Any], record: ChannelRecord) -> int:
+    deposit = _int(body.get("deposit"), record.deposit)
+    accepted = _int(body.get("acceptedCumulative"), record.accepted_cumulative)
+    reserved = _int(body.get("reserved"), 0)
+    return max(0, deposit - accepted - reserved)
+
+
+def _side_error(answer: Any) -> str:
+    try:
+        return parse_side_channel_error(answer)
+    except MalformedError:
+        return "no reason given"

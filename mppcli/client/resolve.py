@@ -1,0 +1,58 @@
+"""Which channel pays for a request: the live one for this server, a named one, or a new one.
+
+`--channel auto` reuses this payer's open channel with the server (after tidying records a crash
+left `opening`), `new` always opens, anything else names a channel (id, prefix or URL). A named or
+reused channel must still have the terms the server now offers (network, program, mint, payee).
+"""
+
+from __future__ import annotations
+
+from mppcli.client import chainio, records
+from mppcli.client import machine as m
+from mppcli.client.challenge import Offer
+from mppcli.client.context import Client, PayOptions, origin_of
+from mppcli.client.http import RequestSpec
+from mppcli.client.open import open_channel
+from mppcli.client.policy import check_same_terms
+from mppcli.client.vetting import vet_offer
+from mppcli.errors import InputError
+from mppcli.state.record import ChannelRecord, ChannelStatus
+
+
+async def channel_for(client: Client, spec: RequestSpec, offer: Offer, options: PayOptions,
+                      budget: m.Budget) -> tuple[ChannelRecord, m.Budget]:
+    """The channel to pay `offer` with, opening one when needed (and allowed)."""
+    if options.channel not in ("auto", "new"):
+        record = client.store.find(options.channel)
+        if record.status is not ChannelStatus.OPEN:
+            raise InputError(f"channel {record.channel_id} is {record.status.value}, not open",
+                             channel_id=record.channel_id)
+        check_same_terms(records.terms_of(record), offer.terms())
+        await vet_offer(client, offer, options, opening=False)
+        return record, budget
+    if options.channel == "auto":
+        await settle_openings(client, origin_of(spec.url))
+        live = records.live_for(client.store, origin_of(spec.url), str(client.payer.pubkey), offer.terms())
+        if live is not None:
+            await vet_offer(client, offer, options, opening=False)
+            return live, budget
+    return await open_channel(client, spec, offer, options, budget)
+
+
+async def settle_openings(client: Client, origin: str) -> None:
+    """Records a crash left `opening`: promote those the chain has, close those that cannot land."""
+    pending = [r for r in client.store.list(include_closed=False).records
+               if r.origin == origin and r.status is ChannelStatus.OPENING]
+    for record in pending:
+        await reconcile_opening(client, record)
+
+
+async def reconcile_opening(client: Client, record: ChannelRecord) -> ChannelRecord:
+    from mppcli.chain.constants import OPEN_SLOT_WINDOW
+
+    seen = await chainio.read_channel(client.rpc, record.channel_id, record.program_id)
+    if seen.account is not None:
+        return records.advance(client.store, record.channel_id, seen.event())
+    if await client.rpc.slot() > record.open_slot + OPEN_SLOT_WINDOW:
+        return records.advance(client.store, record.channel_id, m.OpenExpired())
+    return record

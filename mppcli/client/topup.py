@@ -1,0 +1,147 @@
+"""Adding to a channel's deposit through the server (spec §Action "topUp", §Settlement "TopUp").
+
+Fees (NOTES): the spec has the server co-sign a top-up as fee payer when it sponsors fees; the
+reference server never does and wants a transaction the payer signed and pays for. So the payer
+pays when it holds SOL, and only a SOL-less payer sends the sponsored, partially signed form.
+The built transaction is decoded and checked before signing; the new deposit is recorded from the
+chain after the server's receipt, never from the server's word alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mppcli.client import chainio, records
+from mppcli.client import machine as m
+from mppcli.client.challenge import Offer, offer_of
+from mppcli.client.context import Client, PayOptions
+from mppcli.client.credentials import send_credential
+from mppcli.client.http import RequestSpec
+from mppcli.client.policy import check_same_terms
+from mppcli.client.txcheck import TopUpIntent, check_top_up
+from mppcli.client.vetting import vet_offer
+from mppcli.errors import InputError, PaymentRejected, PolicyError, ProtocolViolation
+from mppcli.protocol.receipt import SessionReceipt
+from mppcli.state.record import ChannelRecord, ChannelStatus
+
+PAYER_FEE_LAMPORTS = 10_000  # two signatures' worth: enough for the payer to pay its own top-up
+
+
+@dataclass(frozen=True)
+class TopUpResult:
+    record: ChannelRecord
+    amount: int
+    receipt: SessionReceipt
+    sponsored: bool
+
+
+CHANNEL_HEADER = "X-Payment-Channel"  # asks `mpp serve` for a resume challenge (mppcli.server.app)
+
+
+async def fresh_offer(client: Client, record: ChannelRecord, url: str | None = None) -> Offer:
+    """A challenge from the channel's server to echo (its terms must not have changed)."""
+    target = url or record.url
+    answer = await client.http.send(RequestSpec("GET", target, ((CHANNEL_HEADER, record.channel_id),)))
+    if answer.status != 402:
+        raise ProtocolViolation(f"{target} answered {answer.status} instead of a payment challenge")
+    offer = offer_of(answer)
+    check_same_terms(records.terms_of(record), offer.terms())
+    resumed = offer.details.channel_id
+    if resumed is not None and resumed != record.channel_id:
+        raise ProtocolViolation(f"asked about channel {record.channel_id}, the server resumes {resumed}")
+    return offer
+
+
+async def top_up(client: Client, record: ChannelRecord, amount: int, options: PayOptions,
+                 offer: Offer | None = None, url: str | None = None) -> TopUpResult:
+    """Top the channel up by `amount` base units (the caller holds the channel lock)."""
+    if record.status is not ChannelStatus.OPEN:
+        raise InputError(f"channel {record.channel_id} is {record.status.value}; only an open channel "
+                         "can be topped up", channel_id=record.channel_id)
+    if amount <= 0:
+        raise InputError("the top-up amount must be positive")
+    target = url or record.url
+    offer = offer or await fresh_offer(client, record, target)
+    await vet_offer(client, offer, options, opening=False)
+    await _check_funds(client, record, amount)
+    tx, sponsored = await _build(client, record, amount, offer)
+    from mppcli.chain.txcodec import encode_transaction, partial_sign
+    from mppcli.protocol.actions import TopUpAction
+
+    signed = partial_sign(tx, [client.payer.keypair])
+    action = TopUpAction(record.channel_id, amount, encode_transaction(signed))
+    reply = await send_credential(client, RequestSpec("GET", target), offer.challenge, action.to_json())
+    if reply.receipt is None:
+        raise PaymentRejected(f"the server refused the top-up: {reply.reason}", channel_id=record.channel_id)
+    if reply.receipt.reference != record.channel_id:
+        raise ProtocolViolation(f"the top-up receipt names channel {reply.receipt.reference}")
+    updated = await _record_deposit(client, record, amount)
+    client.emit("topup", channelId=record.channel_id, amount=str(amount), deposit=str(updated.deposit))
+    return TopUpResult(updated, amount, reply.receipt, sponsored)
+
+
+async def _check_funds(client: Client, record: ChannelRecord, amount: int) -> None:
+    have = await chainio.token_balance(client.rpc, client.payer.pubkey, record.mint, record.token_program)
+    if have < amount:
+        raise PolicyError(f"the payer holds {have} base units; the top-up needs {amount}",
+                          channel_id=record.channel_id, hint="Fund the wallet, then retry.")
+
+
+async def _build(client: Client, record: ChannelRecord, amount: int, offer: Offer):  # type: ignore[no-untyped-def]
+    from solders.hash import Hash
+
+    from mppcli.chain.transactions import build_top_up_transaction
+
+    payer = client.payer.pubkey
+    if str(payer) != record.payer:
+        raise InputError(f"channel {record.channel_id} belongs to payer {record.payer}, not {payer}",
+                         hint="Use the same wallet (-w) or keypair (-k) that opened it.")
+    sponsor = await _sponsor(client, offer)
+    details = offer.details
+    if details.recent_blockhash is not None:
+        blockhash = Hash.from_string(details.recent_blockhash)
+    else:
+        blockhash, _slot = await chainio.blockhash(client.rpc)
+    keys = _keys(record)
+    fee_payer = chainio.pubkey(sponsor) if sponsor else payer
+    tx = build_top_up_transaction(keys, amount, blockhash, fee_payer if sponsor else None)
+    check_top_up(tx, TopUpIntent(keys.program_id, keys.channel, payer, amount, fee_payer))
+    return tx, sponsor is not None
+
+
+async def _sponsor(client: Client, offer: Offer) -> str | None:
+    """The server's fee payer, only when it offers one and our payer cannot pay the fee itself."""
+    details = offer.details
+    if not details.fee_payer or details.fee_payer_key is None:
+        return None
+    if await chainio.lamports(client.rpc, client.payer.pubkey) >= PAYER_FEE_LAMPORTS:
+        return None
+    return details.fee_payer_key
+
+
+def _keys(record: ChannelRecord):  # type: ignore[no-untyped-def]
+    from mppcli.chain.params import ChannelKeys
+    from mppcli.chain.splits import Split
+
+    key = chainio.pubkey
+    return ChannelKeys(
+        channel=key(record.channel_id), payer=key(record.payer), payee=key(record.payee),
+        mint=key(record.mint), authorized_signer=key(record.authorized_signer),
+        rent_payer=key(record.fee_payer_key or record.payer), token_program=key(record.token_program),
+        splits=tuple(Split(key(s.recipient), s.share_bps) for s in record.splits),
+        program_id=key(record.program_id))
+
+
+async def _record_deposit(client: Client, record: ChannelRecord, amount: int) -> ChannelRecord:
+    """The deposit the chain now holds (it must have grown by at least the amount)."""
+    seen = await chainio.read_channel(client.rpc, record.channel_id, record.program_id)
+    deposit = seen.account.deposit if seen.account is not None else 0
+    if deposit < record.deposit + amount:
+        raise ProtocolViolation(f"the server confirmed the top-up but the chain holds a deposit of "
+                                f"{deposit}, not {record.deposit + amount}", channel_id=record.channel_id)
+    return records.advance(client.store, record.channel_id, m.TopUpAccepted(deposit))
+
+
+def channel_keys(record: ChannelRecord):  # type: ignore[no-untyped-def]
+    """The chain-side identity of a recorded channel (for the close and sync flows)."""
+    return _keys(record)

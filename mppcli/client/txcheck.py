@@ -1,0 +1,95 @@
+"""Decode what we are about to sign and compare it with what we meant to sign.
+
+NOTES ("lessons from peers"): a Solana payer tool lost funds when a built transaction deposited
+more than intended. So the payer never signs bytes it has not read back: the transaction must hold
+exactly one instruction, of the known channel program, and its decoded deposit, payer, payee, mint,
+signer and fee payer must be the values our policy chose. Pure (no I/O): `OpenRejected`-style
+mismatches become `InternalError` here, because a mismatch means our own builder is wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from solders.hash import Hash
+from solders.pubkey import Pubkey
+from solders.transaction import VersionedTransaction
+
+from mppcli.chain import txcodec
+from mppcli.chain.instructions import DecodedInstruction, decode_instruction
+from mppcli.chain.pda import associated_token_address
+from mppcli.errors import InternalError, MalformedError
+
+
+@dataclass(frozen=True)
+class OpenIntent:
+    program: Pubkey
+    payer: Pubkey
+    payee: Pubkey
+    mint: Pubkey
+    authorized_signer: Pubkey
+    deposit: int
+    fee_payer: Pubkey
+    token_program: Pubkey
+    recent_blockhash: Hash
+
+
+@dataclass(frozen=True)
+class TopUpIntent:
+    program: Pubkey
+    channel: Pubkey
+    payer: Pubkey
+    amount: int
+    fee_payer: Pubkey
+
+
+def check_open(tx: VersionedTransaction, intent: OpenIntent) -> None:
+    """The open we built deposits exactly `intent.deposit` from our payer into our channel, nothing else."""
+    message = txcodec.message_of(tx)
+    _require(message.recent_blockhash == intent.recent_blockhash, "blockhash is not the challenged one")
+    decoded = _only_call(tx, intent.program, intent.fee_payer, "open", {intent.payer, intent.fee_payer})
+    fields, accounts = decoded.fields(), decoded.accounts
+    expected = {
+        "payer": intent.payer, "rentPayer": intent.fee_payer, "payee": intent.payee,
+        "mint": intent.mint, "authorizedSigner": intent.authorized_signer,
+        "payerTokenAccount": associated_token_address(intent.payer, intent.mint, intent.token_program),
+        "tokenProgram": intent.token_program,
+    }
+    for name, want in expected.items():
+        _require(accounts[name] == want, f"open account {name} is {accounts[name]}, meant {want}")
+    _require(fields["deposit"] == intent.deposit,
+             f"open deposits {fields['deposit']}, meant {intent.deposit}")
+
+
+def check_top_up(tx: VersionedTransaction, intent: TopUpIntent) -> None:
+    """The top-up adds exactly `intent.amount` to our channel from our payer."""
+    decoded = _only_call(tx, intent.program, intent.fee_payer, "topUp", {intent.payer, intent.fee_payer})
+    accounts = decoded.accounts
+    _require(accounts["payer"] == intent.payer, f"topUp payer is {accounts['payer']}")
+    _require(accounts["channel"] == intent.channel, f"topUp channel is {accounts['channel']}")
+    _require(decoded.fields()["amount"] == intent.amount,
+             f"topUp adds {decoded.fields()['amount']}, meant {intent.amount}")
+
+
+def _only_call(tx: VersionedTransaction, program: Pubkey, fee_payer: Pubkey, name: str,
+               signers: set[Pubkey]) -> DecodedInstruction:
+    message = txcodec.message_of(tx)
+    _require(not txcodec.uses_lookup_tables(message), "the transaction uses lookup tables")
+    _require(message.account_keys[0] == fee_payer, f"fee payer is {message.account_keys[0]}, meant {fee_payer}")
+    _require(set(txcodec.signer_keys(message)) <= signers,
+             f"signers {txcodec.signer_keys(message)} go beyond {sorted(map(str, signers))}")
+    calls = txcodec.compiled_calls(message)
+    _require(len(calls) == 1, f"{len(calls)} instructions, meant one {name}")
+    call = calls[0]
+    _require(call.program_id == program, f"the instruction calls {call.program_id}, meant {program}")
+    try:
+        decoded = decode_instruction(call.program_id, call.data, list(call.accounts))
+    except MalformedError as exc:
+        raise InternalError(f"the {name} we built does not decode: {exc}") from None
+    _require(decoded.name == name, f"the instruction is {decoded.name}, meant {name}")
+    return decoded
+
+
+def _require(ok: bool, what: str) -> None:
+    if not ok:
+        raise InternalError(f"refusing to sign: {what}")

@@ -1,0 +1,288 @@
+"""User settings: `config.toml`, the `MPP_*` environment and command-line flags, merged.
+
+Precedence, most explicit first (as click's `ParameterSource` orders them): a flag, then the
+`MPP_*` variable, then `config.toml` in the config dir, then the built-in default. Every resolved
+value keeps its source, so `mpp config list` and `mpp doctor` can say where it came from.
+
+This module is on the start-up path of every command (the root reads `output`), so it imports
+the stdlib and `mppcli.errors`/`paths` only; the wallet-name check, writing and locking load
+what they need when they run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from mppcli.errors import ConfigError, UsageError
+from mppcli.paths import Paths, ensure_private_dir
+
+Source = Literal["flag", "env", "config", "default"]
+
+# Solana CLI habits: the same monikers as `solana config set --url`, plus the challenge's network
+# names. This module must stay importable without solders, so it cannot read chain.networks;
+# tests/test_config.py checks that both tables agree.
+RPC_MONIKERS: dict[str, str] = {
+    "mainnet-beta": "https://api.mainnet-beta.solana.com",
+    "devnet": "https://api.devnet.solana.com",
+    "testnet": "https://api.testnet.solana.com",
+    "localhost": "http://127.0.0.1:8899",
+}
+_MONIKER_ALIASES = {"m": "mainnet-beta", "mainnet": "mainnet-beta", "d": "devnet", "t": "testnet",
+                    "l": "localhost", "localnet": "localhost"}
+
+CONFIRM_POLICIES = ("first-open", "always", "never")
+OUTPUT_MODES = ("text", "json")
+_TOKEN_AMOUNT = re.compile(r"\d+(\.\d+)?")
+_URL = re.compile(r"https?://[^\s/?#]+(/\S*)?")
+
+
+def resolve_rpc_url(url_or_moniker: str) -> str:
+    """A moniker (`devnet`, `d`, ...) becomes its URL; an http(s) URL is returned as given."""
+    text = url_or_moniker.strip()
+    name = _MONIKER_ALIASES.get(text, text)
+    if name in RPC_MONIKERS:
+        return RPC_MONIKERS[name]
+    if _URL.fullmatch(text):
+        return text
+    raise ValueError(
+        f"{url_or_moniker!r} is neither an http(s) URL nor a moniker "
+        "(mainnet-beta/m, devnet/d, testnet/t, localhost/l)"
+    )
+
+
+def _check_wallet(text: str) -> str:
+    from mppcli.errors import InputError
+    from mppcli.wallet.index import check_name  # the wallet package owns the naming rule
+
+    try:
+        return check_name(text)
+    except InputError as exc:
+        raise ValueError(f"{exc.message}; {exc.hint}") from None
+
+
+def _check_amount(text: str) -> str:
+    if not _TOKEN_AMOUNT.fullmatch(text.strip()):
+        raise ValueError(f"{text!r} is not an amount in token units such as 0.25 or 10")
+    return text.strip()
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def check(text: str) -> str:
+        if text.strip() not in choices:
+            raise ValueError(f"{text!r} is not one of: {', '.join(choices)}")
+        return text.strip()
+
+    return check
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """One setting: its key, variable, default and the check that normalises a raw value."""
+
+    key: str
+    env: str
+    default: str | None
+    help: str
+    check: Callable[[str], str]
+
+
+SPECS: dict[str, SettingSpec] = {
+    spec.key: spec
+    for spec in (
+        SettingSpec("wallet", "MPP_WALLET", None,
+                    "keyring wallet to pay with (unset: the wallet marked default)", _check_wallet),
+        SettingSpec("rpc_url", "MPP_RPC_URL", RPC_MONIKERS["mainnet-beta"],
+                    "Solana RPC URL or moniker (mainnet-beta/m, devnet/d, testnet/t, localhost/l)",
+                    resolve_rpc_url),
+        SettingSpec("max_spend", "MPP_MAX_SPEND", None,
+                    "most one command may spend, in token units such as 0.25 (unset: no cap)",
+                    _check_amount),
+        SettingSpec("confirm", "MPP_CONFIRM", "first-open",
+                    "when to ask before locking funds: first-open|always|never", _one_of(CONFIRM_POLICIES)),
+        SettingSpec("output", "MPP_OUTPUT", "text", "default output: text|json", _one_of(OUTPUT_MODES)),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A resolved setting: its value (None when unset) and where that value came from."""
+
+    key: str
+    value: str | None
+    source: Source
+
+    def to_json(self) -> dict[str, object]:
+        return {"key": self.key, "value": self.value, "source": self.source}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting, resolved once per command."""
+
+    wallet: Setting
+    rpc_url: Setting
+    max_spend: Setting
+    confirm: Setting
+    output: Setting
+
+    def get(self, key: str) -> Setting:
+        setting: Setting = getattr(self, spec_for(key).key)
+        return setting
+
+    def all(self) -> tuple[Setting, ...]:
+        return tuple(self.get(key) for key in SPECS)
+
+
+def spec_for(key: str) -> SettingSpec:
+    """The spec of `key`, or E_CONFIG naming the known keys (and the closest one)."""
+    spec = SPECS.get(key)
+    if spec is not None:
+        return spec
+    raise ConfigError(f"unknown setting {key!r}", hint=f"{spec_hint(key)}Known settings: {', '.join(SPECS)}.")
+
+
+def spec_hint(key: str) -> str:
+    """'Did you mean ...? ' for a mistyped key, or ''."""
+    import difflib
+
+    close = difflib.get_close_matches(key.replace("-", "_"), SPECS, n=1)
+    return f"Did you mean {close[0]!r}? " if close else ""
+
+
+def load_settings(paths: Paths, environ: Mapping[str, str],
+                  flags: Mapping[str, str | None] | None = None) -> Settings:
+    """Resolve every setting: flag > MPP_* > config.toml > default."""
+    given = flags or {}
+    for key in given:
+        spec_for(key)
+    stored = read_config(paths)
+    resolved = {key: _resolve(spec, given.get(key), environ, stored, paths) for key, spec in SPECS.items()}
+    return Settings(**resolved)
+
+
+def resolve_setting(paths: Paths, environ: Mapping[str, str], key: str, flag: str | None = None) -> Setting:
+    """Resolve one setting only; the others are not read, so their errors do not surface here."""
+    spec = spec_for(key)
+    stored = {} if flag is not None or environ.get(spec.env) else read_config(paths)
+    return _resolve(spec, flag, environ, stored, paths)
+
+
+def _resolve(spec: SettingSpec, flag: str | None, environ: Mapping[str, str],
+             stored: Mapping[str, str], paths: Paths) -> Setting:
+    if flag is not None:
+        value = _checked(spec, flag, f"bad {spec.key} on the command line", f"{spec.key}: {spec.help}.",
+                         UsageError)
+        return Setting(spec.key, value, "flag")
+    if environ.get(spec.env):
+        value = _checked(spec, environ[spec.env], f"bad {spec.env}",
+                         f"Fix or unset {spec.env} ({spec.key}: {spec.help}).")
+        return Setting(spec.key, value, "env")
+    if spec.key in stored:
+        value = _checked(spec, stored[spec.key], f"bad {spec.key} in {paths.config_file}",
+                         f"Fix it with `mpp config set {spec.key} VALUE` or `mpp config unset {spec.key}`.")
+        return Setting(spec.key, value, "config")
+    return Setting(spec.key, spec.default, "default")
+
+
+def _checked(spec: SettingSpec, raw: str, what: str, hint: str,
+             error: type[ConfigError] | type[UsageError] = ConfigError) -> str:
+    try:
+        return spec.check(raw)
+    except ValueError as exc:
+        raise error(f"{what}: {exc}", hint=hint) from None
+
+
+def read_config(paths: Paths) -> dict[str, str]:
+    """The settings stored in config.toml ({} when there is none), each key and type checked."""
+    return {key: _stored_text(paths.config_file, key, value) for key, value in _read_raw(paths).items()}
+
+
+def _read_raw(paths: Paths) -> dict[str, object]:
+    try:
+        return tomllib.loads(paths.config_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {paths.config_file}: {exc}",
+                          hint="Fix or delete the file; `mpp config set` rewrites it.") from None
+
+
+def _stored_text(path: Path, key: str, value: object) -> str:
+    if key not in SPECS:
+        hint = spec_hint(key)
+        raise ConfigError(f"unknown setting {key!r} in {path}",
+                          hint=f"{hint}Remove it with `mpp config unset {key}`.")
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise ConfigError(f"{key} in {path} must be a string, not {type(value).__name__}",
+                      hint=f'Quote it: {key} = "..." (amounts too: floats are inexact).')
+
+
+def set_value(paths: Paths, key: str, raw: str) -> Setting:
+    """Check `raw`, store it in config.toml (other entries kept) and return it as a config setting."""
+    spec = spec_for(key)
+    value = _checked(spec, raw, f"bad value for {spec.key}", f"{spec.key}: {spec.help}.")
+    with _config_lock(paths):
+        stored = _read_raw(paths)
+        stored[spec.key] = value
+        write_config(paths, stored)
+    return Setting(spec.key, value, "config")
+
+
+def unset_value(paths: Paths, key: str) -> bool:
+    """Remove `key` from config.toml (even an unknown one); False when it was not there."""
+    with _config_lock(paths):
+        stored = _read_raw(paths)
+        if key not in stored:
+            spec_for(key)
+            return False
+        del stored[key]
+        write_config(paths, stored)
+    return True
+
+
+def _config_lock(paths: Paths) -> AbstractContextManager[object]:
+    """Two `mpp config set` at once must not lose either change (read-modify-write under a lock)."""
+    from mppcli.state.locks import file_lock
+
+    locks = ensure_private_dir(paths.state_dir / "locks")
+    return file_lock(locks / "config.lock", "changing config.toml", wait=5.0, what="config.toml")
+
+
+def write_config(paths: Paths, values: Mapping[str, object]) -> None:
+    """Replace config.toml with `values`: temp file (0600) → fsync → rename → fsync the dir."""
+    import tempfile
+
+    import tomli_w
+
+    directory = ensure_private_dir(paths.config_dir)
+    text = tomli_w.dumps(dict(values))
+    fd, tmp = tempfile.mkstemp(prefix=".config.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, paths.config_file)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(directory)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

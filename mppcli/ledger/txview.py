@@ -1,0 +1,124 @@
+"""A submitted transaction, decoded once: keys with their signer/writable roles, and its
+instructions resolved to full `Instruction`s (address lookup tables included).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from solders.account import Account
+from solders.hash import Hash
+from solders.instruction import AccountMeta, Instruction
+from solders.message import Message, MessageV0
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.transaction import VersionedTransaction
+
+from mppcli.ledger.errors import TransactionFailed
+
+ADDRESS_LOOKUP_TABLE_PROGRAM = Pubkey.from_string("AddressLookupTab1e1111111111111111111111111")
+_LOOKUP_TABLE_META_SIZE = 56
+
+AccountReader = Callable[[Pubkey], Account | None]
+
+
+@dataclass(frozen=True)
+class TxView:
+    """What the ledger needs to know about one transaction."""
+
+    tx: VersionedTransaction
+    raw: bytes
+    keys: tuple[Pubkey, ...]
+    signer_flags: tuple[bool, ...]
+    writable_flags: tuple[bool, ...]
+    instructions: tuple[Instruction, ...]
+
+    @property
+    def signature(self) -> Signature:
+        return self.tx.signatures[0]
+
+    @property
+    def fee_payer(self) -> Pubkey:
+        return self.keys[0]
+
+    @property
+    def recent_blockhash(self) -> Hash:
+        return self.tx.message.recent_blockhash
+
+    @property
+    def num_signatures(self) -> int:
+        return len(self.tx.signatures)
+
+    def is_signer(self, key: Pubkey) -> bool:
+        return any(k == key and s for k, s in zip(self.keys, self.signer_flags, strict=True))
+
+    def writable_keys(self) -> list[Pubkey]:
+        return [k for k, w in zip(self.keys, self.writable_flags, strict=True) if w]
+
+
+def decode_transaction(raw: bytes, read_account: AccountReader) -> TxView:
+    """Parse wire bytes (legacy or v0); `read_account` reads address lookup tables."""
+    try:
+        tx = VersionedTransaction.from_bytes(raw)
+        tx.sanitize()
+    except Exception as exc:  # solders raises several error types for bad bytes
+        raise TransactionFailed("SanitizeFailure") from exc
+    message = tx.message
+    static = list(message.account_keys)
+    header = message.header
+    loaded_w, loaded_r = _load_lookups(message, read_account)
+    keys = static + loaded_w + loaded_r
+    signer = [i < header.num_required_signatures for i in range(len(keys))]
+    writable = [_static_writable(i, len(static), header) for i in range(len(static))]
+    writable += [True] * len(loaded_w) + [False] * len(loaded_r)
+    writable = _demote(keys, writable, message)
+    instructions = tuple(_resolve(ci, keys, signer, writable) for ci in message.instructions)
+    return TxView(tx, raw, tuple(keys), tuple(signer), tuple(writable), instructions)
+
+
+def _static_writable(index: int, count: int, header: object) -> bool:
+    required = header.num_required_signatures  # type: ignore[attr-defined]
+    if index < required:
+        return index < required - header.num_readonly_signed_accounts  # type: ignore[attr-defined]
+    return index < count - header.num_readonly_unsigned_accounts  # type: ignore[attr-defined]
+
+
+def _demote(keys: list[Pubkey], writable: list[bool], message: Message | MessageV0) -> list[bool]:
+    """Program ids are never writable (the runtime demotes them)."""
+    called = {keys[ci.program_id_index] for ci in message.instructions if ci.program_id_index < len(keys)}
+    return [w and k not in called for k, w in zip(keys, writable, strict=True)]
+
+
+def _resolve(ci: object, keys: list[Pubkey], signer: list[bool], writable: list[bool]) -> Instruction:
+    indexes = list(ci.accounts)  # type: ignore[attr-defined]
+    program_index = ci.program_id_index  # type: ignore[attr-defined]
+    if program_index >= len(keys) or any(i >= len(keys) for i in indexes):
+        raise TransactionFailed("SanitizeFailure")
+    metas = [AccountMeta(keys[i], signer[i], writable[i]) for i in indexes]
+    return Instruction(keys[program_index], bytes(ci.data), metas)  # type: ignore[attr-defined]
+
+
+def _load_lookups(message: Message | MessageV0,
+                  read_account: AccountReader) -> tuple[list[Pubkey], list[Pubkey]]:
+    if not isinstance(message, MessageV0):
+        return [], []
+    writable: list[Pubkey] = []
+    readonly: list[Pubkey] = []
+    for lookup in message.address_table_lookups:
+        table = _table_addresses(lookup.account_key, read_account)
+        try:
+            writable += [table[i] for i in lookup.writable_indexes]
+            readonly += [table[i] for i in lookup.readonly_indexes]
+        except IndexError:
+            raise TransactionFailed("InvalidAddressLookupTableIndex") from None
+    return writable, readonly
+
+
+def _table_addresses(table_key: Pubkey, read_account: AccountReader) -> list[Pubkey]:
+    account = read_account(table_key)
+    if (account is None or account.owner != ADDRESS_LOOKUP_TABLE_PROGRAM
+            or len(account.data) < _LOOKUP_TABLE_META_SIZE):
+        raise TransactionFailed("AddressLookupTableNotFound")
+    body = bytes(account.data[_LOOKUP_TABLE_META_SIZE:])
+    return [Pubkey(body[i:i + 32]) for i in range(0, len(body) - len(body) % 32, 32)]

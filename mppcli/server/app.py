@@ -1,0 +1,244 @@
+"""The HTTP face of `mpp serve`: paid demo endpoints, the metering side channel, health.
+
+    GET /paid              JSON priced per request (`--price`).
+    GET /stream?chunks=N   SSE priced per chunk (`--chunk-price`), metered (below).
+    POST /__402/session/deliveries, POST /__402/session/commit   the reference's side channel.
+    GET /health            {"ok": true, ...}
+
+Paid endpoints (also HEAD, which pays like GET without a body, and POST): with no credential,
+402 and a fresh challenge. A client that wants to *resume* a channel instead of opening one asks
+for it with the request header `X-Payment-Channel: <channelId>`: when that channel is live here,
+the 402 carries a resume challenge (`methodDetails.channelId` + `idleTimeoutSeconds`, no
+blockhash, slot or idle options). Failures about a known live channel resume it the same way.
+Every failure is 402 `application/problem+json` with `Cache-Control: no-store` and a fresh
+challenge; success carries `Payment-Receipt` and `Cache-Control: private`. `open`, `topUp` and
+`close` credentials answer a small JSON summary; `voucher` and `use` pay for the resource.
+
+The metered stream: the credential pays chunk 1. Every further chunk is a data frame followed by
+an `mpp.metering` directive (deliveryId, sessionId, amount, currency, sequence, expiresAt,
+commitUrl) that the client commits with a voucher at `POST /__402/session/commit`. The server
+keeps at most `credit` chunks (default 1) delivered-but-uncommitted, and every chunk is reserved
+against the deposit before it is sent. When it cannot send the next chunk it emits
+
+    event: mpp.payment-required
+    data: {"sessionId", "reason": "awaiting-commit"|"insufficient-deposit"|"channel-closing",
+           "amount", "deposit", "acceptedCumulative", "spent", "reserved", "delivered",
+           "requested", "waitSeconds"}
+
+and waits up to `waitSeconds` for the commit or a top-up (a `topUp` credential sent to this URL),
+then continues or ends. The end is `event: mpp.usage` for the last directive, `event:
+mpp.receipt` (the session receipt plus delivered, requested, complete, reason,
+pendingDeliveries) and `data: [DONE]`. Operator-signed channels: no directives; the operator signs
+a voucher per chunk before sending it, while the deposit allows.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route as HttpRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mppcli.errors import MalformedError, RpcError
+from mppcli.protocol.auth import format_www_authenticate
+from mppcli.protocol.encoding import loads_json
+from mppcli.protocol.metering import (
+    COMMIT_PATH,
+    DELIVERIES_PATH,
+    parse_commit_request,
+    parse_delivery_request,
+    side_channel_error,
+)
+from mppcli.protocol.problem import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
+from mppcli.server import metering, problems
+from mppcli.server.challenges import Route
+from mppcli.server.context import ServerContext
+from mppcli.server.method import Result, SessionMethod
+from mppcli.server.state import ChannelState
+
+CHANNEL_HEADER = "x-payment-channel"
+MAX_BODY = 64 * 1024
+
+
+def routes_for(ctx: ServerContext) -> dict[str, Route]:
+    c = ctx.config
+    return {
+        "/paid": Route("/paid", c.price, "request", "A paid JSON resource"),
+        "/stream": Route("/stream", c.chunk_price, "chunk", "A metered stream, priced per chunk"),
+    }
+
+
+def create_app(ctx: ServerContext, lifespan: Any = None) -> Starlette:
+    method = SessionMethod(ctx)
+    paid_routes = routes_for(ctx)
+
+    async def paid(request: Request) -> Response:
+        route = paid_routes["/paid"]
+        return await _gate(ctx, method, request, route, lambda state: _paid_body(route, state))
+
+    async def stream(request: Request) -> Response:
+        try:
+            chunks = _chunks(request, ctx.config.stream.max_chunks)
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        route = paid_routes["/stream"]
+        return await _gate(ctx, method, request, route, _stream_placeholder, chunks)
+
+    async def deliveries(request: Request) -> Response:
+        return await _side_channel(request, lambda body: _reserve(ctx, body))
+
+    async def commit(request: Request) -> Response:
+        return await _side_channel(request, lambda body: _commit(ctx, body))
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"ok": True, "network": ctx.config.network, "mint": ctx.config.mint,
+                             "recipient": ctx.config.recipient})
+
+    app = Starlette(routes=[
+        HttpRoute("/paid", paid, methods=["GET", "HEAD", "POST"]),
+        HttpRoute("/stream", stream, methods=["GET", "HEAD", "POST"]),
+        HttpRoute(DELIVERIES_PATH, deliveries, methods=["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"]),
+        HttpRoute(COMMIT_PATH, commit, methods=["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"]),
+        HttpRoute("/health", health, methods=["GET", "HEAD"]),
+    ], lifespan=lifespan)
+    app.add_middleware(RequestLog, log=ctx.log)  # type: ignore[arg-type]
+    return app
+
+
+# --- paid endpoints --------------------------------------------------------------------------------
+
+async def _gate(ctx: ServerContext, method: SessionMethod, request: Request, route: Route,
+                render: Callable[[ChannelState], tuple[str, bytes]], chunks: int = 0) -> Response:
+    headers = request.headers
+    auth = headers.getlist("authorization")
+    try:
+        if len(auth) > 1:
+            raise problems.malformed("the request carries more than one Authorization header")
+        result = await method.handle(route, auth[0] if auth else None, headers.get("idempotency-key"), render)
+    except problems.Rejection as rejection:
+        hint = rejection.channel_id or headers.get(CHANNEL_HEADER)
+        return await _rejected(method, route, rejection, hint)
+    except RpcError as exc:
+        rejection = problems.failed(f"the Solana RPC failed while verifying the payment: {exc.message}")
+        return await _rejected(method, route, rejection, None)
+    _note(request, result)
+    if result.served and not result.replayed and chunks and request.method != "HEAD":
+        return _stream_response(ctx, request, route, result, chunks)
+    return _success(result.response, request.method == "HEAD")
+
+
+async def _rejected(method: SessionMethod, route: Route, rejection: problems.Rejection,
+                    channel_hint: str | None) -> Response:
+    try:
+        challenge = await method.fresh_challenge(route, (channel_hint or "")[:64] or None)
+    except (RpcError, MalformedError) as exc:
+        body = {"type": "about:blank", "title": "Service Unavailable", "status": 503,
+                "detail": f"cannot issue a payment challenge: the Solana RPC failed ({exc})"}
+        return JSONResponse(body, status_code=503, media_type=PROBLEM_CONTENT_TYPE,
+                            headers={"Retry-After": "5", "Cache-Control": "no-store"})
+    return Response(json.dumps(rejection.body(), separators=(",", ":")), status_code=402,
+                    media_type=PROBLEM_CONTENT_TYPE,
+                    headers={"WWW-Authenticate": format_www_authenticate(challenge), "Cache-Control": "no-store"})
+
+
+def _success(response: Any, head: bool) -> Response:
+    headers = {"Cache-Control": "private"}
+    if response.receipt:
+        headers["Payment-Receipt"] = response.receipt
+    return Response(b"" if head else response.body, status_code=response.status,
+                    media_type=response.content_type, headers=headers)
+
+
+def _stream_response(ctx: ServerContext, request: Request, route: Route, result: Result,
+                     chunks: int) -> Response:
+    run = metering.StreamRun(ctx, result.state.channel_id, route, chunks,
+                             str(request.base_url).rstrip("/") + COMMIT_PATH, result.challenge_id)
+    headers = {"Cache-Control": "private, no-cache", "X-Accel-Buffering": "no"}
+    if result.response.receipt:
+        headers["Payment-Receipt"] = result.response.receipt
+    return StreamingResponse(run.frames(), media_type="text/event-stream", headers=headers)
+
+
+def _paid_body(route: Route, state: ChannelState) -> tuple[str, bytes]:
+    body = {"resource": route.path, "message": "paid content", "channelId": state.channel_id,
+            "price": str(route.price), "acceptedCumulative": str(state.accepted), "spent": str(state.spent)}
+    return "application/json", json.dumps(body, separators=(",", ":")).encode()
+
+
+def _stream_placeholder(state: ChannelState) -> tuple[str, bytes]:
+    return "text/event-stream", metering.replay_body()
+
+
+def _chunks(request: Request, maximum: int) -> int:
+    raw = request.query_params.get("chunks", "10")
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 7 or not 1 <= int(raw) <= maximum:
+        raise ValueError(f"chunks must be an integer from 1 to {maximum}")
+    return int(raw)
+
+
+def _note(request: Request, result: Result) -> None:
+    request.scope.setdefault("state", {})["mpp"] = f"{result.action} {result.state.channel_id}"
+
+
+# --- side channel ----------------------------------------------------------------------------------
+
+async def _side_channel(request: Request, handler: Callable[[Any], Awaitable[dict[str, Any]]]) -> Response:
+    if request.method != "POST":
+        return JSONResponse(side_channel_error("POST required"), status_code=405)
+    raw = await request.body()
+    try:
+        if len(raw) > MAX_BODY:
+            raise metering.SideChannelError("request body too large")
+        return JSONResponse(await handler(loads_json(raw, "request body")))
+    except metering.SideChannelError as exc:
+        return JSONResponse(side_channel_error(exc.message), status_code=exc.status)
+    except MalformedError:
+        return JSONResponse(side_channel_error("invalid request body"), status_code=400)
+    except RpcError as exc:
+        return JSONResponse(side_channel_error(f"Solana RPC failed: {exc.message}"), status_code=400)
+
+
+async def _reserve(ctx: ServerContext, body: Any) -> dict[str, Any]:
+    directive = await metering.reserve(ctx, parse_delivery_request(body))
+    return directive.to_json()
+
+
+async def _commit(ctx: ServerContext, body: Any) -> dict[str, Any]:
+    receipt = await metering.commit(ctx, parse_commit_request(body))
+    return receipt.to_json()
+
+
+# --- logging ---------------------------------------------------------------------------------------
+
+class RequestLog:
+    """One line per request on the server log: method, path, status, milliseconds, action and
+    channel when a credential was accepted. Never headers, credentials or query strings."""
+
+    def __init__(self, app: ASGIApp, log: Callable[[str], None]):
+        self.app = app
+        self.log = log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = [0]
+
+        async def watch(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            took = (time.perf_counter() - started) * 1000
+            note = scope.get("state", {}).get("mpp", "")
+            self.log(f"{scope['method']} {scope['path'][:100]} {status[0]} {took:.1f}ms {note}".rstrip())

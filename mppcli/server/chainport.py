@@ -1,0 +1,99 @@
+"""What the server asks of the cluster, over `mppcli.rpc.Rpc` (the one RPC port).
+
+Keeps the server's RPC use in one place: a recent blockhash for challenges (cached for a second,
+so a burst of 402s costs one call), the current slot, reading and decoding `Channel` accounts
+(owner checked), and submit-then-confirm for the transactions the server signs or co-signs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from solders.pubkey import Pubkey
+from solders.transaction import VersionedTransaction
+
+from mppcli.chain.channel import ChannelAccount, decode_channel
+from mppcli.errors import MalformedError, RpcError
+
+BLOCKHASH_CACHE_SECONDS = 1.0
+
+
+class ChainMismatch(Exception):
+    """An account exists at a channel address but is not a Channel of our program."""
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A transaction the cluster accepted and confirmed (`signature`), or refused (`error`)."""
+
+    signature: str
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class ChainPort:
+    """The server's view of one cluster through one RPC endpoint."""
+
+    def __init__(self, rpc: Any, program_id: str, confirm_timeout: float = 30.0,
+                 clock: Callable[[], float] = time.monotonic):
+        self.rpc = rpc
+        self.program_id = Pubkey.from_string(program_id)
+        self.confirm_timeout = confirm_timeout
+        self._clock = clock
+        self._blockhash: tuple[float, str, int] | None = None
+
+    async def blockhash(self) -> tuple[str, int]:
+        """(recentBlockhash, its context slot) from one `getLatestBlockhash`, reused for a second."""
+        now = self._clock()
+        if self._blockhash is not None and now - self._blockhash[0] < BLOCKHASH_CACHE_SECONDS:
+            return self._blockhash[1], self._blockhash[2]
+        blockhash, slot = await self.rpc.latest_blockhash()
+        self._blockhash = (now, str(blockhash), int(slot))
+        return str(blockhash), int(slot)
+
+    async def slot(self) -> int:
+        return int(await self.rpc.slot())
+
+    async def genesis_hash(self) -> str:
+        return str(await self.rpc.genesis_hash())
+
+    async def channel(self, channel_id: str) -> ChannelAccount | None:
+        """The decoded account, None when the address holds nothing; ChainMismatch when not ours."""
+        found = await self.rpc.account(Pubkey.from_string(channel_id))
+        if found is None:
+            return None
+        owner, _lamports, data = found
+        if str(owner) != str(self.program_id):
+            raise ChainMismatch(f"the account at {channel_id} is owned by {owner}, not the channel "
+                                f"program {self.program_id}")
+        try:
+            return decode_channel(bytes(data))
+        except MalformedError as exc:
+            raise ChainMismatch(f"the account at {channel_id} is not a Channel: {exc}") from None
+
+    async def submit(self, tx: VersionedTransaction) -> Submitted:
+        """Send, then wait for confirmation. A program or preflight failure is returned, not raised;
+        an unreachable RPC raises RpcError."""
+        signature = str(tx.signatures[0])
+        try:
+            sent = await self.rpc.send_transaction(bytes(tx))
+            signature = str(sent)
+        except RpcError as exc:
+            if not _already_processed(exc):
+                return Submitted(signature, exc.message)
+        try:
+            await self.rpc.confirm(signature, self.confirm_timeout)
+        except RpcError as exc:
+            return Submitted(signature, exc.message)
+        return Submitted(signature)
+
+
+def _already_processed(exc: RpcError) -> bool:
+    text = exc.message.lower()
+    return "already been processed" in text or "alreadyprocessed" in text

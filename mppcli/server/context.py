@@ -1,0 +1,108 @@
+"""The server's shared parts, handed to every flow, and the small helpers they all use."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from mppcli.chain.channel import ChannelAccount, ChannelStatus
+from mppcli.protocol.auth import format_rfc3339
+from mppcli.protocol.receipt import SessionReceipt
+from mppcli.server import problems
+from mppcli.server.chainport import ChainMismatch, ChainPort
+from mppcli.server.challenges import Issuer
+from mppcli.server.config import ServerConfig
+from mppcli.server.locks import ChannelLocks
+from mppcli.server.state import ChannelState, Status
+from mppcli.server.store import Store
+
+
+def _quiet(message: str) -> None:
+    """Default log sink: nothing (the runner installs a stderr logger)."""
+
+
+@dataclass
+class ServerContext:
+    """Config, store, chain, locks and clock of one running server."""
+
+    config: ServerConfig
+    store: Store
+    chain: ChainPort
+    locks: ChannelLocks = field(default_factory=ChannelLocks)
+    clock: Callable[[], float] = time.time
+    log: Callable[[str], None] = _quiet
+    _seen: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def issuer(self) -> Issuer:
+        return Issuer(self.config)
+
+    def pending(self, channel_id: str) -> int:
+        """Value reserved by metered deliveries still awaiting their commit (expired ones excluded)."""
+        now = self.clock()
+        return sum(d.amount for d in self.store.pending_deliveries(channel_id) if d.expires_at > now)
+
+    async def confirm_live(self, state: ChannelState, force: bool = False) -> ChannelState:
+        """Spec voucher checks 6-7 against the chain, at most every `chain_check_ttl` seconds per channel.
+
+        The account must still exist, be a Channel of our program and be `Open` with no forced close
+        pending; the on-chain deposit is authoritative for `escrowedAmount`. Call with the channel's
+        lock held. A channel that is gone or closing is recorded and refused.
+        """
+        now = self.clock()
+        if not force and now - self._seen.get(state.channel_id, 0.0) < self.config.chain_check_ttl:
+            return state
+        try:
+            account = await self.chain.channel(state.channel_id)
+        except ChainMismatch as exc:
+            raise problems.failed(str(exc)) from None
+        self._seen[state.channel_id] = now
+        synced = sync_with_chain(state, account)
+        if synced != state:
+            self.store.save(synced)
+        if account is None or account.status is not ChannelStatus.OPEN or account.closure_started_at:
+            raise problems.failed(_not_open_detail(state.channel_id, account))
+        return synced
+
+
+def sync_with_chain(state: ChannelState, account: ChannelAccount | None) -> ChannelState:
+    """Fold the on-chain account into the record: deposit, settled watermark, forced close."""
+    if account is None:
+        if state.status is Status.OPEN:
+            return dataclasses.replace(state, status=Status.CLOSING, close_reason="account-gone")
+        return state
+    changes: dict[str, object] = {}
+    if account.deposit != state.deposit:
+        changes["deposit"] = account.deposit
+    if account.settled > state.settled:
+        changes["settled"] = account.settled
+    if account.closure_started_at and not state.closure_started_at:
+        changes["closure_started_at"] = account.closure_started_at
+    if account.status is not ChannelStatus.OPEN and state.status is Status.OPEN:
+        changes["status"] = Status.CLOSING
+        changes["close_reason"] = "forced" if account.status is ChannelStatus.CLOSING else "on-chain"
+    return dataclasses.replace(state, **changes) if changes else state  # type: ignore[arg-type]
+
+
+def _not_open_detail(channel_id: str, account: ChannelAccount | None) -> str:
+    if account is None:
+        return f"channel {channel_id} no longer exists on chain"
+    if account.closure_started_at:
+        return f"channel {channel_id} has a forced close pending on chain; no new vouchers are accepted"
+    return f"channel {channel_id} is {account.status.name.lower()} on chain"
+
+
+def receipt(config: ServerConfig, state: ChannelState, challenge_id: str | None, now: float,
+            *, external_id: str | None = None, closing: bool = False) -> SessionReceipt:
+    """The session receipt for `state` after an action (spec: Receipt Format).
+
+    On a close receipt `spent` is the settled total and `txHash`/`refunded` describe the settlement.
+    """
+    return SessionReceipt(
+        method="solana", intent="session", reference=state.channel_id, timestamp=format_rfc3339(now),
+        challenge_id=challenge_id, accepted_cumulative=state.accepted,
+        spent=state.settled if closing and state.status is Status.CLOSED else state.spent,
+        idle_timeout_seconds=state.idle_timeout, external_id=external_id,
+        tx_hash=state.close_tx if closing else None, refunded=state.refunded if closing else None)

@@ -1,0 +1,77 @@
+"""Why a paid request was refused, in the spec's problem types and the reference's codes.
+
+Spec (Error Responses): the `type` is one of the core scheme's problem types under
+https://paymentauth.org/problems/ — `malformed-credential`, `invalid-challenge`,
+`verification-failed` (and `payment-required` when no credential was sent) — with a `detail` that
+says what was wrong. The reference implementation's clients read `code`/`error`/`message` instead
+(PROTOCOL-NOTES §1.4), so every body carries those too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PROBLEM_BASE = "https://paymentauth.org/problems/"
+
+PAYMENT_REQUIRED = "payment-required"
+MALFORMED = "malformed-credential"
+INVALID_CHALLENGE = "invalid-challenge"
+VERIFICATION_FAILED = "verification-failed"
+
+_TITLES = {
+    PAYMENT_REQUIRED: "Payment Required",
+    MALFORMED: "Malformed Credential",
+    INVALID_CHALLENGE: "Invalid Challenge",
+    VERIFICATION_FAILED: "Payment Verification Failed",
+}
+
+# The reference's snake_case codes (PROTOCOL-NOTES §1.4).
+REF_INVALID = "payment_invalid"
+REF_HMAC = "challenge_verification_failed"
+REF_EXPIRED = "challenge_expired"
+REF_ROUTE = "challenge_route_mismatch"
+REF_REQUEST = "charge_request_mismatch"
+
+
+@dataclass
+class Rejection(Exception):
+    """A refused credential: becomes HTTP 402 + problem+json + a fresh challenge.
+
+    `channel_id` names a live channel the request belongs to, so the fresh challenge can resume it.
+    """
+
+    kind: str
+    detail: str
+    code: str = REF_INVALID
+    channel_id: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.detail}"
+
+    def body(self) -> dict[str, object]:
+        """The problem+json object (spec members first, then the reference's)."""
+        return {
+            "type": PROBLEM_BASE + self.kind,
+            "title": _TITLES.get(self.kind, "Payment Required"),
+            "status": 402,
+            "detail": self.detail,
+            "code": self.code,
+            "error": self.code,
+            "message": self.detail,
+        }
+
+
+def malformed(detail: str) -> Rejection:
+    return Rejection(MALFORMED, detail)
+
+
+def invalid_challenge(detail: str, code: str = REF_HMAC) -> Rejection:
+    return Rejection(INVALID_CHALLENGE, detail, code)
+
+
+def failed(detail: str, channel_id: str | None = None) -> Rejection:
+    return Rejection(VERIFICATION_FAILED, detail, REF_INVALID, channel_id)
+
+
+def payment_required(detail: str = "Payment required", channel_id: str | None = None) -> Rejection:
+    return Rejection(PAYMENT_REQUIRED, detail, REF_INVALID, channel_id)

@@ -1,0 +1,271 @@
+"""Durable server state in SQLite: channels, idempotency cache, top-up dedupe, metered deliveries.
+
+Why SQLite: one file, transactions, WAL, and `synchronous=FULL` so a committed change survives a
+process or machine crash (spec: Crash Safety). Every state change is one `batch()`: a single
+`BEGIN IMMEDIATE … COMMIT`, so a channel row and the rows that justify it (a delivery, a top-up
+signature, a cached response) land together or not at all.
+
+Calls are synchronous and made from the event-loop thread: no other coroutine runs while a batch
+commits, and the method layer serializes each channel with an asyncio lock, so a read-modify-write
+of one channel is never interleaved. One server process owns a database at a time (an exclusive
+`fcntl` lock on `<db>.lock`). Amounts are stored as decimal text (u64 exceeds SQLite's int64).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import fields
+from pathlib import Path
+from typing import IO, Any
+
+from mppcli.server.state import CachedResponse, ChannelState, Delivery, Status
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS channels (
+    channel_id TEXT PRIMARY KEY,
+    opening_challenge_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS channels_status ON channels(status);
+CREATE INDEX IF NOT EXISTS channels_opening ON channels(opening_challenge_id);
+CREATE TABLE IF NOT EXISTS idempotency (
+    challenge_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    channel_id TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    receipt TEXT,
+    content_type TEXT NOT NULL,
+    body BLOB NOT NULL,
+    PRIMARY KEY (challenge_id, key)
+);
+CREATE TABLE IF NOT EXISTS topups (
+    signature TEXT PRIMARY KEY,
+    channel_id TEXT NOT NULL,
+    amount TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    delivery_id TEXT PRIMARY KEY,
+    channel_id TEXT NOT NULL,
+    stream_id TEXT,
+    sequence INTEGER NOT NULL,
+    amount TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    cumulative TEXT,
+    voucher_signature TEXT
+);
+CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries(channel_id, status);
+"""
+
+_INT_FIELDS = ("salt", "open_slot", "deposit", "accepted", "spent", "settled", "refunded")
+
+
+class StoreLocked(RuntimeError):
+    """Another server process already owns this database."""
+
+
+class Store:
+    """The server's SQLite database (see the module docstring for the guarantees)."""
+
+    def __init__(self, conn: sqlite3.Connection, lock_file: IO[str] | None, path: Path | None):
+        self._conn = conn
+        self._lock_file = lock_file
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path | None) -> Store:
+        """Open (creating if needed) the database at `path`; `None` gives a throwaway in-memory one."""
+        lock_file = None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            lock_file = _lock_exclusively(path.with_name(path.name + ".lock"))
+        conn = sqlite3.connect(":memory:" if path is None else str(path), isolation_level=None,
+                               check_same_thread=False)
+        if path is not None:
+            os.chmod(path, 0o600)
+            conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.executescript(_SCHEMA)
+        store = cls(conn, lock_file, path)
+        store._check_version()
+        return store
+
+    def close(self) -> None:
+        self._conn.close()
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    # -- meta ---------------------------------------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.batch() as b:
+            b.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def _check_version(self) -> None:
+        found = self.meta("schema_version")
+        if found is None:
+            self.set_meta("schema_version", str(SCHEMA_VERSION))
+        elif int(found) > SCHEMA_VERSION:
+            raise RuntimeError(f"the server database uses schema {found}, newer than this mpp "
+                               f"({SCHEMA_VERSION}); upgrade mpp or use another --db")
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def channel(self, channel_id: str) -> ChannelState | None:
+        row = self._conn.execute("SELECT body FROM channels WHERE channel_id = ?",
+                                 (channel_id,)).fetchone()
+        return None if row is None else decode_channel(row[0])
+
+    def channels(self, *statuses: Status) -> list[ChannelState]:
+        """Every channel, or those in one of `statuses`."""
+        if not statuses:
+            rows = self._conn.execute("SELECT body FROM channels").fetchall()
+        else:
+            marks = ",".join("?" * len(statuses))
+            rows = self._conn.execute(f"SELECT body FROM channels WHERE status IN ({marks})",
+                                      [s.value for s in statuses]).fetchall()
+        return [decode_channel(r[0]) for r in rows]
+
+    def channel_opened_by(self, challenge_id: str) -> str | None:
+        row = self._conn.execute("SELECT channel_id FROM channels WHERE opening_challenge_id = ?",
+                                 (challenge_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def cached(self, challenge_id: str, key: str) -> tuple[str, CachedResponse] | None:
+        row = self._conn.execute(
+            "SELECT channel_id, status, receipt, content_type, body FROM idempotency "
+            "WHERE challenge_id = ? AND key = ?", (challenge_id, key)).fetchone()
+        if row is None:
+            return None
+        return str(row[0]), CachedResponse(int(row[1]), row[2], str(row[3]), bytes(row[4]))
+
+    def topup_seen(self, signature: str) -> str | None:
+        row = self._conn.execute("SELECT channel_id FROM topups WHERE signature = ?",
+                                 (signature,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def delivery(self, delivery_id: str) -> Delivery | None:
+        row = self._conn.execute(f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE delivery_id = ?",
+                                 (delivery_id,)).fetchone()
+        return None if row is None else _delivery_from_row(row)
+
+    def pending_deliveries(self, channel_id: str) -> list[Delivery]:
+        rows = self._conn.execute(
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE channel_id = ? AND status = 'pending' "
+            "ORDER BY sequence", (channel_id,)).fetchall()
+        return [_delivery_from_row(r) for r in rows]
+
+    def pending_amount(self, channel_id: str) -> int:
+        return sum(d.amount for d in self.pending_deliveries(channel_id))
+
+    # -- writes -------------------------------------------------------------------------------
+
+    @contextmanager
+    def batch(self) -> Iterator[Batch]:
+        """One atomic transaction; commits when the block ends, rolls back if it raises."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield Batch(self._conn)
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def save(self, state: ChannelState) -> None:
+        with self.batch() as b:
+            b.put_channel(state)
+
+
+class Batch:
+    """The writes allowed inside `Store.batch()`."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self._conn = conn
+
+    def execute(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> None:
+        self._conn.execute(sql, params)
+
+    def put_channel(self, state: ChannelState) -> None:
+        self._conn.execute(
+            "INSERT INTO channels (channel_id, opening_challenge_id, status, body) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(channel_id) DO UPDATE SET status = excluded.status, body = excluded.body",
+            (state.channel_id, state.opening_challenge_id, state.status.value, encode_channel(state)))
+
+    def put_cached(self, challenge_id: str, key: str, channel_id: str, response: CachedResponse) -> None:
+        self._conn.execute(
+            "INSERT INTO idempotency (challenge_id, key, channel_id, status, receipt, content_type, body) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (challenge_id, key, channel_id, response.status, response.receipt, response.content_type,
+             response.body))
+
+    def put_topup(self, signature: str, channel_id: str, amount: int) -> None:
+        self._conn.execute("INSERT INTO topups (signature, channel_id, amount) VALUES (?, ?, ?)",
+                           (signature, channel_id, str(amount)))
+
+    def put_delivery(self, d: Delivery) -> None:
+        self._conn.execute(
+            f"INSERT OR REPLACE INTO deliveries ({_DELIVERY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (d.delivery_id, d.channel_id, d.stream_id, d.sequence, str(d.amount), d.expires_at,
+             d.status, None if d.cumulative is None else str(d.cumulative), d.voucher_signature))
+
+
+_DELIVERY_COLUMNS = ("delivery_id, channel_id, stream_id, sequence, amount, expires_at, status, "
+                     "cumulative, voucher_signature")
+
+
+def _delivery_from_row(row: tuple[Any, ...]) -> Delivery:
+    return Delivery(delivery_id=row[0], channel_id=row[1], stream_id=row[2], sequence=int(row[3]),
+                    amount=int(row[4]), expires_at=int(row[5]), status=row[6],
+                    cumulative=None if row[7] is None else int(row[7]), voucher_signature=row[8])
+
+
+def encode_channel(state: ChannelState) -> str:
+    """JSON text of a channel row; u64 values as decimal strings."""
+    body: dict[str, Any] = {}
+    for f in fields(state):
+        value = getattr(state, f.name)
+        if f.name in _INT_FIELDS and value is not None:
+            value = str(value)
+        elif isinstance(value, Status):
+            value = value.value
+        elif f.name == "splits":
+            value = [[r, bps] for r, bps in value]
+        body[f.name] = value
+    return json.dumps(body, separators=(",", ":"), sort_keys=True)
+
+
+def decode_channel(text: str) -> ChannelState:
+    body = json.loads(text)
+    known = {f.name for f in fields(ChannelState)}
+    values: dict[str, Any] = {k: v for k, v in body.items() if k in known}
+    for name in _INT_FIELDS:
+        if values.get(name) is not None:
+            values[name] = int(values[name])
+    values["status"] = Status(values["status"])
+    values["splits"] = tuple((r, int(bps)) for r, bps in values["splits"])
+    return ChannelState(**values)
+
+
+def _lock_exclusively(path: Path) -> IO[str]:
+    handle = open(path, "a+")  # noqa: SIM115 - held open for the life of the store
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise StoreLocked(f"another mpp serve is using {path.with_suffix('')}") from None
+    os.chmod(path, 0o600)
+    return handle

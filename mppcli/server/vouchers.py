@@ -1,0 +1,71 @@
+"""The voucher checks of the spec (Voucher Verification, steps 1-9), shared by every path that
+accepts a client-signed voucher: the `voucher` action, metered-delivery commits and `close`.
+
+Cheap checks run before the signature (spec: Denial of Service): channel binding, signer,
+monotonicity, deposit and amount rules, expiry; Ed25519 last. The on-chain checks (6, 7) are
+`ServerContext.confirm_live`; persistence (10) is the caller's, in the same transaction as the debit.
+"""
+
+from __future__ import annotations
+
+from mppcli.protocol.voucher import SignedVoucher, verify_signed_voucher
+from mppcli.server import problems
+from mppcli.server.state import ChannelState
+
+
+def check_binding(state: ChannelState, signed: SignedVoucher) -> None:
+    """Steps 3-4: the voucher names this channel and is signed by its authorized signer."""
+    if signed.voucher.channel_id != state.channel_id:
+        raise problems.failed(f"the voucher is for channel {signed.voucher.channel_id}, not {state.channel_id}",
+                              state.channel_id)
+    if signed.signer != state.authorized_signer:
+        raise problems.failed(f"the voucher signer {signed.signer} is not the channel's authorized signer "
+                              f"{state.authorized_signer}", state.channel_id)
+
+
+def check_advance(state: ChannelState, cumulative: int, pending: int, min_delta: int | None) -> None:
+    """Steps 5 and 8: strictly above the accepted watermark, within the deposit (less reservations)."""
+    if cumulative <= state.accepted:
+        raise problems.failed(f"cumulativeAmount {cumulative} does not exceed the accepted cumulative "
+                              f"{state.accepted}", state.channel_id)
+    if cumulative + pending > state.deposit:
+        reserved = f" ({pending} reserved for metered deliveries)" if pending else ""
+        raise problems.failed(f"cumulativeAmount {cumulative} exceeds the channel deposit {state.deposit}"
+                              f"{reserved}; top up the channel", state.channel_id)
+    if min_delta and cumulative - state.accepted < min_delta:
+        raise problems.failed(f"the voucher adds {cumulative - state.accepted}, below minVoucherDelta "
+                              f"{min_delta}", state.channel_id)
+
+
+def check_cost(state: ChannelState, cumulative: int, cost: int) -> None:
+    """Step 5's last rule: the increment pays exactly this request (with any unspent balance)."""
+    if cumulative - state.spent < cost:
+        raise problems.failed(f"the voucher authorizes {cumulative - state.spent} beyond what was spent; "
+                              f"this request costs {cost}", state.channel_id)
+    if cumulative - state.accepted > cost:
+        raise problems.failed(f"the voucher adds {cumulative - state.accepted} but this request costs {cost}; "
+                              f"sign cumulativeAmount {max(state.accepted + 1, state.spent + cost)}",
+                              state.channel_id)
+
+
+def check_signature_and_expiry(state: ChannelState, signed: SignedVoucher, now: float, skew: int) -> None:
+    """Steps 1-2 and 9: the 50-byte message verifies under the signer; not expired (with skew)."""
+    expires = signed.voucher.expires_at or 0
+    if expires and now >= expires + skew:
+        raise problems.failed(f"the voucher expired at {expires}", state.channel_id)
+    if not verify_signed_voucher(signed):
+        raise problems.failed("the voucher signature does not verify", state.channel_id)
+
+
+def verify_voucher(state: ChannelState, signed: SignedVoucher, *, pending: int, min_delta: int | None,
+                   now: float, skew: int) -> None:
+    """Every off-chain check of a voucher that advances the watermark (cost rules aside)."""
+    check_binding(state, signed)
+    check_advance(state, signed.voucher.cumulative_amount, pending, min_delta)
+    check_signature_and_expiry(state, signed, now, skew)
+
+
+def is_same_voucher(state: ChannelState, signed: SignedVoucher) -> bool:
+    """Byte-identical to the stored highest voucher (what the reference client resends at close)."""
+    stored = state.highest_voucher
+    return stored is not None and stored.get("signature") == signed.signature

@@ -1,0 +1,65 @@
+"""The reference implementation's client (solana-pay-kit 0.10.0, its own venv) against `mpp serve`:
+open -> paid requests -> metered stream -> payer-paid top-up -> close, with balances checked on the
+embedded ledger. Runs the interop driver tests/interop/refkit/client.py (skips without the
+reference venv, like every reference test)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from solders.keypair import Keypair
+
+from tests.interop.conftest import ref_python, refkit  # noqa: F401  (fixtures)
+from tests.interop.refkit_runner import RefKit
+from tests.server.harness import ServerProcess
+
+PRICE, CHUNK, DEPOSIT, FUNDS = 10_000, 1_000, 1_000_000, 5_000_000
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    running = ServerProcess.start(tmp_path_factory.mktemp("serve") / "home", "--ephemeral",
+                                  "--stream-pause", "1")
+    yield running
+    running.stop()
+
+
+def _payer(server: ServerProcess) -> Keypair:
+    payer = Keypair()
+    server.chain.mint_tokens(str(payer.pubkey()), FUNDS)
+    server.chain.airdrop(str(payer.pubkey()), 100_000_000)  # a payer-paid top-up needs SOL for its fee
+    return payer
+
+
+def test_reference_client_completes_a_session_against_mpp_serve(server: ServerProcess, refkit: RefKit) -> None:  # noqa: F811
+    payer = _payer(server)
+    mint, recipient = server.ready["mint"], server.ready["recipient"]
+    payee_before = server.chain.token_balance(recipient, mint)
+    answer = refkit.ok("client.py", {
+        "url": server.url, "payerSecret": str(payer), "paidPath": "/paid", "requests": 3,
+        "streamPath": "/stream?chunks=5", "streams": 1, "streamCommit": "each",
+        "topUp": {"amount": "200000"}, "rpcUrl": server.ready["rpcUrl"], "close": True,
+    }, timeout=240)
+    spent = 3 * PRICE + 5 * CHUNK
+    assert int(answer["cumulative"]) == spent, answer
+    assert [s["status"] for s in answer["steps"]] == [200] * len(answer["steps"])
+    closing = answer["steps"][-1]["receipt"]
+    assert closing["txHash"] and int(closing["refunded"]) == DEPOSIT + 200_000 - spent
+    assert server.chain.token_balance(recipient, mint) - payee_before == spent
+    assert server.chain.token_balance(str(payer.pubkey()), mint) == FUNDS - spent
+
+
+def test_reference_whole_stream_consumer_pays_for_what_it_received(server: ServerProcess,
+                                                                    refkit: RefKit) -> None:  # noqa: F811
+    """The reference's stock MeteredSseStream commits once, after [DONE], for the latest directive:
+    our server sends one metered chunk ahead of payment, pauses, ends, and the late commit pays it."""
+    payer = _payer(server)
+    answer = refkit.ok("client.py", {
+        "url": server.url, "payerSecret": str(payer), "requests": 1, "streamPath": "/stream?chunks=4",
+        "streams": 1, "streamCommit": "end", "close": True,
+    }, timeout=240)
+    stream = answer["streams"][0]
+    assert len(stream["messages"]) == 2, stream  # chunk 1 (paid by the request) and one on credit
+    assert int(answer["cumulative"]) == PRICE + 2 * CHUNK
+    assert int(answer["steps"][-1]["receipt"]["refunded"]) == DEPOSIT - PRICE - 2 * CHUNK

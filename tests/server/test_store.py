@@ -1,0 +1,100 @@
+"""The SQLite store: rows round-trip exactly, batches are atomic, state survives reopening."""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+from pathlib import Path
+
+import pytest
+
+from mppcli.server.state import CachedResponse, ChannelState, Delivery, Status
+from mppcli.server.store import Store, StoreLocked
+
+U64_MAX = (1 << 64) - 1
+
+
+def make_state(channel_id: str = "Chan111", **changes: object) -> ChannelState:
+    base = ChannelState(
+        channel_id=channel_id, payer="Payer1", payee="Payee1", mint="Mint1", token_program="Tok1",
+        authorized_signer="Signer1", salt=U64_MAX, open_slot=123, grace_period=900,
+        splits=(("R1", 250), ("R2", 100)), rent_payer="Op1", voucher_signer="client",
+        opening_challenge_id=f"ch-{channel_id}", authentication=None, deposit=1_000_000,
+        idle_timeout=600, last_activity_at=1.5, created_at=1.0)
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_channel_round_trips_u64_values_beyond_sqlite_int64(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "s.db")
+    state = make_state(accepted=U64_MAX - 1, spent=U64_MAX - 2, highest_voucher={"signature": "x"},
+                       authentication={"type": "proof", "payer": "p"}, status=Status.CLOSING)
+    store.save(state)
+    assert store.channel("Chan111") == state
+    assert store.channel("missing") is None
+    assert store.channel_opened_by("ch-Chan111") == "Chan111"
+
+
+def test_state_survives_reopening_the_database(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    store = Store.open(path)
+    store.save(make_state("A"))
+    with store.batch() as b:
+        b.put_topup("sig1", "A", 500)
+        b.put_delivery(Delivery("A:1", "A", 1, 700, 99))
+        b.put_cached("ch", "key", "A", CachedResponse(200, "rcpt", "application/json", b"{}"))
+    store.close()
+    again = Store.open(path)
+    assert again.channel("A") == make_state("A")
+    assert again.topup_seen("sig1") == "A"
+    assert again.pending_amount("A") == 700
+    assert again.cached("ch", "key") == ("A", CachedResponse(200, "rcpt", "application/json", b"{}"))
+    assert [c.channel_id for c in again.channels(Status.OPEN)] == ["A"]
+    assert again.channels(Status.CLOSED) == []
+
+
+def test_a_failing_batch_leaves_no_trace(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "s.db")
+    store.save(make_state("A"))
+    with pytest.raises(RuntimeError), store.batch() as b:
+        b.put_channel(make_state("A", spent=10))
+        b.put_topup("sig", "A", 1)
+        raise RuntimeError("boom")
+    assert store.channel("A") == make_state("A")
+    assert store.topup_seen("sig") is None
+
+
+def test_a_duplicate_topup_signature_aborts_the_whole_batch(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "s.db")
+    store.save(make_state("A"))
+    with store.batch() as b:
+        b.put_topup("sig", "A", 1)
+    with pytest.raises(Exception, match="UNIQUE"), store.batch() as b:
+        b.put_channel(make_state("A", deposit=5))
+        b.put_topup("sig", "A", 1)
+    assert store.channel("A").deposit == 1_000_000  # type: ignore[union-attr]
+
+
+def _try_open(path: str, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    try:
+        Store.open(Path(path))
+        queue.put("opened")
+    except StoreLocked as exc:
+        queue.put(str(exc))
+
+
+def test_a_second_process_cannot_open_the_same_database(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    store = Store.open(path)
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_try_open, args=(str(path), queue))
+    proc.start()
+    proc.join(30)
+    assert "another mpp serve" in queue.get(timeout=5)
+    store.close()
+
+
+def test_database_file_is_private(tmp_path: Path) -> None:
+    path = tmp_path / "dir" / "s.db"
+    Store.open(path)
+    assert path.stat().st_mode & 0o777 == 0o600

@@ -1,0 +1,112 @@
+"""The metered SSE stream and the side channel, against `mpp serve` (client-signed channels)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.server.harness import ServerProcess
+from tests.server.payer import Payer, problem_of
+from tests.server.stream_client import consume
+
+CHUNK = 1_000  # --chunk-price 0.001
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    running = ServerProcess.start(tmp_path_factory.mktemp("serve") / "home", "--ephemeral",
+                                  "--stream-pause", "1.5")
+    yield running
+    running.stop()
+
+
+def test_a_stream_is_paid_chunk_by_chunk(opened: Payer) -> None:
+    log = consume(opened, CHUNK, 6)
+    assert log.status == 200 and log.done
+    assert [d["chunk"] for d in log.data] == [1, 2, 3, 4, 5, 6]
+    assert [d.sequence for d in log.directives] == [1, 2, 3, 4, 5]
+    assert all(d.amount == CHUNK and d.session_id == opened.channel_id for d in log.directives)
+    assert [c.status for c in log.commits] == ["committed"] * 5
+    assert log.commits[-1].cumulative == 6 * CHUNK
+    assert log.usage and log.usage[-1].delivery_id == log.directives[-1].delivery_id
+    assert log.receipt is not None and log.receipt["complete"] is True and log.receipt["delivered"] == 6
+    assert log.payment_required == []
+    # the channel's watermark is exactly what was committed: the next request pays from there
+    assert opened.pay(6 * CHUNK + 10_000).status_code == 200
+
+
+def test_without_commits_the_stream_pauses_then_ends(opened: Payer) -> None:
+    log = consume(opened, CHUNK, 5, commit=False)
+    assert [d["chunk"] for d in log.data] == [1, 2]  # one chunk of credit beyond what was paid
+    assert log.payment_required and log.payment_required[0]["reason"] == "awaiting-commit"
+    assert log.receipt is not None and log.receipt["complete"] is False
+    assert log.receipt["reason"] == "awaiting-commit" and log.done
+    assert log.receipt["pendingDeliveries"] == [log.directives[0].delivery_id]
+    # the delivered chunk can still be paid for after the stream ended
+    signed = opened.voucher(2 * CHUNK)
+    answer = httpx.post(opened.server.url + "/__402/session/commit",
+                        json={"deliveryId": log.directives[0].delivery_id, "voucher": signed.to_json()})
+    assert answer.status_code == 200 and answer.json()["status"] == "committed"
+    replay = httpx.post(opened.server.url + "/__402/session/commit",
+                        json={"deliveryId": log.directives[0].delivery_id, "voucher": signed.to_json()})
+    assert replay.json()["status"] == "replayed" and replay.json()["cumulative"] == str(2 * CHUNK)
+
+
+def test_when_the_deposit_runs_out_the_stream_asks_for_a_top_up_and_continues(payer: Payer) -> None:
+    assert payer.open(100_000).status_code == 200  # 100 chunks
+    topped: list[str] = []
+
+    def top_up(pause: dict[str, object]) -> None:
+        assert pause["reason"] == "insufficient-deposit" and pause["amount"] == str(CHUNK)
+        topped.append(payer.topup(5_000, path="/stream").json()["deposit"])
+
+    log = consume(payer, CHUNK, 103, on_pause=top_up)
+    assert topped == ["105000"] and len(log.data) == 103 and log.receipt["complete"] is True  # type: ignore[index]
+
+
+def test_a_stream_never_serves_beyond_the_deposit(payer: Payer) -> None:
+    assert payer.open(100_000).status_code == 200
+    log = consume(payer, CHUNK, 150)
+    assert len(log.data) == 100 and log.payment_required[-1]["reason"] == "insufficient-deposit"
+    assert log.receipt is not None and log.receipt["acceptedCumulative"] == "100000"
+
+
+def test_a_stream_needs_payment(payer: Payer) -> None:
+    assert problem_of(httpx.get(payer.server.url + "/stream?chunks=3")).name == "payment-required"
+    bad = httpx.get(payer.server.url + "/stream?chunks=zero")
+    assert bad.status_code == 400 and "chunks" in bad.json()["error"]
+
+
+def test_side_channel_answers_as_the_reference_does(opened: Payer) -> None:
+    url = opened.server.url
+    wrong_method = httpx.get(url + "/__402/session/commit")
+    assert (wrong_method.status_code, wrong_method.json()) == (405, {"error": "POST required"})
+    numeric = httpx.post(url + "/__402/session/deliveries", json={"sessionId": opened.channel_id, "amount": 5})
+    assert (numeric.status_code, numeric.json()) == (400, {"error": "invalid request body"})
+    unknown = httpx.post(url + "/__402/session/commit",
+                         json={"deliveryId": "nope", "voucher": opened.voucher(CHUNK).to_json()})
+    assert unknown.status_code == 400 and "not found" in unknown.json()["error"]
+    reserved = httpx.post(url + "/__402/session/deliveries",
+                          json={"sessionId": opened.channel_id, "amount": str(CHUNK)})
+    directive = reserved.json()
+    assert reserved.status_code == 200 and directive["deliveryId"] == f"{opened.channel_id}:1"
+    too_much = opened.voucher(2 * CHUNK)
+    over = httpx.post(url + "/__402/session/commit", json={"deliveryId": directive["deliveryId"],
+                                                            "voucher": too_much.to_json()})
+    assert over.status_code == 400 and "exceeds reserved amount" in over.json()["error"]
+    good = opened.voucher(CHUNK)
+    ok = httpx.post(url + "/__402/session/commit", json={"deliveryId": directive["deliveryId"],
+                                                          "voucher": good.to_json()})
+    assert ok.json() == {"deliveryId": directive["deliveryId"], "sessionId": opened.channel_id,
+                         "amount": str(CHUNK), "cumulative": str(CHUNK), "status": "committed"}
+    garbage = httpx.post(url + "/__402/session/commit", content=b"\xff[not json")
+    assert garbage.status_code == 400
+
+
+def test_a_reservation_beyond_the_deposit_is_refused(payer: Payer) -> None:
+    assert payer.open(100_000).status_code == 200
+    answer = httpx.post(payer.server.url + "/__402/session/deliveries",
+                        json={"sessionId": payer.channel_id, "amount": "100001"})
+    assert answer.status_code == 400 and "exceeds available deposit" in answer.json()["error"]
