@@ -163,7 +163,7 @@ def _request_data(answer: Answer, paid: Any) -> dict[str, Any]:
 def _print_head(env: Env, answer: Answer) -> None:
     lines = [f"{answer.http_version} {answer.status} {answer.reason}".rstrip()]
     lines += [f"{name}: {value}" for name, values in answer.headers.items() for value in values]
-    print("\r\n".join(lines) + "\r\n", file=env.stdout, flush=True)
+    print("\r\n".join(lines) + "\r\n\r\n", end="", file=env.stdout, flush=True)
 
 
 def _write(path: Path, body: bytes) -> None:

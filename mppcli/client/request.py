@@ -11,9 +11,11 @@ it recognises it.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from mppcli.client import machine as m
 from mppcli.client import records
@@ -26,6 +28,7 @@ from mppcli.client.signing import read_voucher, sign_and_record, signer_keypair,
 from mppcli.client.topup import top_up
 from mppcli.errors import PaymentRejected, ProtocolViolation, channel_context
 from mppcli.protocol.receipt import SessionReceipt
+from mppcli.protocol.voucher import SignedVoucher
 from mppcli.state.record import ChannelRecord, VoucherSigner
 
 
@@ -72,45 +75,108 @@ async def pay(client: Client, spec: RequestSpec, offer: Offer, record: ChannelRe
         return await _pay_voucher(client, spec, offer, record, options, budget, sender)
 
 
+@dataclass(frozen=True)
+class _Try:
+    """One voucher sent for this request, and how the server answered."""
+
+    reply: Reply
+    signed: SignedVoucher
+    budget: m.Budget
+
+    @property
+    def cumulative(self) -> int:
+        return self.signed.voucher.cumulative_amount
+
+
 async def _pay_voucher(client: Client, spec: RequestSpec, offer: Offer, record: ChannelRecord,
                        options: PayOptions, budget: m.Budget, sender: Sender | None) -> Paid:
-    keypair = signer_keypair(client, record)
     record, budget = await covered(client, spec, record, offer, options, budget,
                                    lambda v, b: m.request_cumulative(v, offer.price, b))
-    view = records.view_of(record)
-    cumulative = m.request_cumulative(view, offer.price, budget)
-    signed, record = sign_and_record(client, record, keypair, cumulative)
-    budget = budget.after_signing(view, cumulative)
-    client.emit("voucher", channelId=record.channel_id, cumulative=str(cumulative))
-    reply = await _send_voucher(client, spec, offer, record.channel_id, signed.to_json(), sender)
-    sent = voucher_text(signed)
-    if not reply.ok:
-        reply, cumulative, sent = await _after_refusal(client, spec, offer, record, reply, cumulative, sender)
-    return _accept(client, record, reply, cumulative, budget, sent)
+    pay = _Payment(client, spec, offer, record.channel_id, options, sender, signer_keypair(client, record))
+    attempt = await pay.fresh(budget, m.request_cumulative)
+    for recover in (pay.resend_stored, pay.beyond_unconfirmed, pay.after_top_up):
+        if attempt.reply.ok:
+            break
+        attempt = await recover(attempt)
+    if not attempt.reply.ok:
+        raise PaymentRejected(f"the server refused the voucher for {attempt.cumulative}: {attempt.reply.reason}",
+                              channel_id=record.channel_id,
+                              hint="`mpp channels sync` shows the channel on chain; `mpp close` ends it.")
+    return _accept(client, record, attempt.reply, attempt.cumulative, attempt.budget,
+                   voucher_text(attempt.signed))
 
 
-async def _send_voucher(client: Client, spec: RequestSpec, offer: Offer, channel_id: str,
-                        voucher: dict[str, object], sender: Sender | None) -> Reply:
-    payload = {"action": "voucher", "channelId": channel_id, "voucher": voucher}
-    return await send_credential(client, spec, offer.challenge, payload, sender=sender)
+@dataclass(frozen=True)
+class _Payment:
+    """The ways to get one request paid, tried in order after a refusal."""
+
+    client: Client
+    spec: RequestSpec
+    offer: Offer
+    channel_id: str
+    options: PayOptions
+    sender: Sender | None
+    keypair: Any
+
+    def _record(self) -> ChannelRecord:
+        return self.client.store.get(self.channel_id)
+
+    async def _send(self, signed: SignedVoucher) -> Reply:
+        payload = {"action": "voucher", "channelId": self.channel_id, "voucher": signed.to_json()}
+        return await send_credential(self.client, self.spec, self.offer.challenge, payload, sender=self.sender)
+
+    async def fresh(self, budget: m.Budget, decide: Callable[[m.ChannelView, int, m.Budget], int]) -> _Try:
+        """Sign (and record) the voucher `decide` picks, then send it."""
+        record = self._record()
+        view = records.view_of(record)
+        cumulative = decide(view, self.offer.price, budget)
+        signed, _ = sign_and_record(self.client, record, self.keypair, cumulative)
+        self.client.emit("voucher", channelId=self.channel_id, cumulative=str(cumulative))
+        return _Try(await self._send(signed), signed, budget.after_signing(view, cumulative))
+
+    async def resend_stored(self, attempt: _Try) -> _Try:
+        """A higher voucher signed earlier but never confirmed: the identical bytes (no new exposure)."""
+        record = self._record()
+        stored = record.last_signed_voucher
+        if attempt.reply.answer.status != 402 or not stored or \
+                record.signed_cumulative <= max(attempt.cumulative, record.accepted_cumulative):
+            return attempt
+        self.client.emit("retry", channelId=self.channel_id, cumulative=str(record.signed_cumulative),
+                         reason=attempt.reply.reason)
+        signed = read_voucher(stored)
+        reply = await self._send(signed)
+        return _Try(reply, signed, attempt.budget) if reply.ok else attempt
+
+    async def beyond_unconfirmed(self, attempt: _Try) -> _Try:
+        """The refused voucher was our unconfirmed highest one: the server may hold it already."""
+        record = self._record()
+        if attempt.reply.answer.status != 402 or record.accepted_cumulative >= record.signed_cumulative \
+                or attempt.cumulative != record.signed_cumulative:
+            return attempt
+        self.client.emit("retry", channelId=self.channel_id, reason=attempt.reply.reason)
+        retry = await self.fresh(attempt.budget, m.retry_cumulative)
+        return retry if retry.reply.ok else attempt
+
+    async def after_top_up(self, attempt: _Try) -> _Try:
+        """A refusal about the deposit (a crash may have left capacity held for unpaid deliveries):
+        top up within --max-spend and resend the same voucher once."""
+        if not about_capacity(attempt.reply.reason) or not attempt.budget.room_to_lock():
+            return attempt
+        record = self._record()
+        preferred = self.offer.request.suggested_deposit or record.deposit
+        amount = m.top_up_amount(records.view_of(record), self.offer.price, preferred, attempt.budget)
+        await top_up(self.client, record, amount, self.options, self.offer, url=self.spec.url)
+        self.client.emit("retry", channelId=self.channel_id, reason="topped up after a refusal")
+        return _Try(await self._send(attempt.signed), attempt.signed, attempt.budget.after_locking(amount))
 
 
-async def _after_refusal(client: Client, spec: RequestSpec, offer: Offer, record: ChannelRecord,
-                         reply: Reply, sent: int, sender: Sender | None) -> tuple[Reply, int, str]:
-    """Offer the stored, never-confirmed voucher once; otherwise the refusal stands."""
-    record = client.store.get(record.channel_id)
-    stored = record.last_signed_voucher
-    unconfirmed = record.signed_cumulative > max(sent, record.accepted_cumulative)
-    if reply.answer.status == 402 and stored and unconfirmed:
-        client.emit("retry", channelId=record.channel_id, cumulative=str(record.signed_cumulative),
-                    reason=reply.reason)
-        retry = await _send_voucher(client, spec, offer, record.channel_id, read_voucher(stored).to_json(),
-                                    sender)
-        if retry.ok:
-            return retry, record.signed_cumulative, stored
-    raise PaymentRejected(f"the server refused the voucher for {sent}: {reply.reason}",
-                          channel_id=record.channel_id,
-                          hint="`mpp channels sync` shows the channel on chain; `mpp close` ends it.")
+CAPACITY_WORDS = re.compile(r"deposit|top.?up|insufficient|availab", re.IGNORECASE)
+
+
+def about_capacity(reason: str) -> bool:
+    """Whether a refusal speaks of the deposit (`mpp serve`: "exceeds the channel deposit ... top up";
+    the reference: "exceeds-deposit", "insufficient ... availability"). Problem types do not say."""
+    return bool(CAPACITY_WORDS.search(reason))
 
 
 def _accept(client: Client, record: ChannelRecord, reply: Reply, cumulative: int, budget: m.Budget,

@@ -28,7 +28,7 @@ class Cluster:
 
     url: str
     genesis_hash: str
-    network: str  # mainnet, devnet, testnet, or localnet for any cluster that is not a public one
+    network: str  # a chain.networks name; localnet for any cluster that is not a known public one
 
 
 def check_rpc(given: DoctorInput, setting: Setting | None) -> tuple[Check, Cluster | None]:
@@ -50,7 +50,7 @@ def check_rpc(given: DoctorInput, setting: Setting | None) -> tuple[Check, Clust
     cluster = Cluster(url, genesis, identify_network(genesis))
     data |= {"genesisHash": genesis, "network": cluster.network, "slot": slot,
              "latencyMs": round((time.monotonic() - started) * 1000)}
-    known = "" if cluster.network != "localnet" else " (not a public cluster)"
+    known = "" if cluster.network != "localnet" else " (not a known public cluster)"
     summary = f"{url}: {cluster.network}{known}, genesis {genesis}, slot {slot}"
     return Check("rpc", "ok", summary, data), cluster
 

@@ -80,15 +80,12 @@ class InstructionHost:
         account = self._owned_writable(key)
         if not self.is_writable(destination):
             raise ProgramFailure("InvalidArgument", f"{destination} is not writable")
-        target = self.svm.account(destination)
-        lamports = account.lamports
-        credited = (target.lamports if target else 0) + lamports
-        self.svm.put(destination, Account(credited, bytes(target.data) if target else b"",
-                                          target.owner if target else Pubkey.default(),
-                                          target.executable if target else False,
-                                          target.rent_epoch if target else 0))
+        target = self.svm.account(destination) or Account(0, b"", Pubkey.default(), False, 0)
+        credited = Account(target.lamports + account.lamports, bytes(target.data), target.owner,
+                           target.executable, target.rent_epoch)
+        self.svm.put(destination, credited)
         self.svm.put(key, None)
-        return lamports
+        return account.lamports
 
     def invoke(self, instruction: Instruction, pda_signers: Sequence[Pubkey] = ()) -> None:
         """Run a real instruction in LiteSVM as a cross-program invocation of this program."""

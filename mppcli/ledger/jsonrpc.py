@@ -9,6 +9,7 @@ import json
 import logging
 from typing import Any
 
+from mppcli.ledger import rpc_transactions  # noqa: F401 - registers the transaction methods
 from mppcli.ledger.core import Ledger
 from mppcli.ledger.rpc_methods import METHODS, RpcMethodError
 

@@ -123,7 +123,8 @@ def parse_token_account(owner: Pubkey, data: bytes) -> TokenAccountInfo | None:
 
 def extension_types(data: bytes) -> list[int] | None:
     """The Token-2022 extension type ids after the account-type byte; None when malformed."""
-    position, found = ACCOUNT_TYPE_OFFSET + 1, []
+    position = ACCOUNT_TYPE_OFFSET + 1
+    found: list[int] = []
     while position < len(data):
         if len(data) - position < 2:
             return found if not any(data[position:]) else None

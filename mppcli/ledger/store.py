@@ -8,6 +8,7 @@ the file always holds a state the chain really passed through; a restart loads i
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -69,7 +70,9 @@ class LedgerStore:
         if directory is None:
             return cls(sqlite3.connect(":memory:", check_same_thread=False))
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        conn = sqlite3.connect(directory / DB_NAME, check_same_thread=False)
+        path = directory / DB_NAME
+        conn = sqlite3.connect(path, check_same_thread=False)
+        os.chmod(path, 0o600)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         return cls(conn)

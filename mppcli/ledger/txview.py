@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from solders.account import Account
 from solders.hash import Hash
 from solders.instruction import AccountMeta, Instruction
-from solders.message import Message, MessageV0
+from solders.message import Message, MessageHeader, MessageV0
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
@@ -65,6 +65,8 @@ def decode_transaction(raw: bytes, read_account: AccountReader) -> TxView:
     except Exception as exc:  # solders raises several error types for bad bytes
         raise TransactionFailed("SanitizeFailure") from exc
     message = tx.message
+    if not isinstance(message, Message | MessageV0):
+        raise TransactionFailed("UnsupportedVersion")
     static = list(message.account_keys)
     header = message.header
     loaded_w, loaded_r = _load_lookups(message, read_account)
@@ -77,11 +79,11 @@ def decode_transaction(raw: bytes, read_account: AccountReader) -> TxView:
     return TxView(tx, raw, tuple(keys), tuple(signer), tuple(writable), instructions)
 
 
-def _static_writable(index: int, count: int, header: object) -> bool:
-    required = header.num_required_signatures  # type: ignore[attr-defined]
+def _static_writable(index: int, count: int, header: MessageHeader) -> bool:
+    required = int(header.num_required_signatures)
     if index < required:
-        return index < required - header.num_readonly_signed_accounts  # type: ignore[attr-defined]
-    return index < count - header.num_readonly_unsigned_accounts  # type: ignore[attr-defined]
+        return index < required - int(header.num_readonly_signed_accounts)
+    return index < count - int(header.num_readonly_unsigned_accounts)
 
 
 def _demote(keys: list[Pubkey], writable: list[bool], message: Message | MessageV0) -> list[bool]:

@@ -17,8 +17,9 @@ challenge; success carries `Payment-Receipt` and `Cache-Control: private`. `open
 The metered stream: the credential pays chunk 1. Every further chunk is a data frame followed by
 an `mpp.metering` directive (deliveryId, sessionId, amount, currency, sequence, expiresAt,
 commitUrl) that the client commits with a voucher at `POST /__402/session/commit`. The server
-keeps at most `credit` chunks (default 1) delivered-but-uncommitted, and every chunk is reserved
-against the deposit before it is sent. When it cannot send the next chunk it emits
+keeps at most `credit` chunks (default 1) delivered-but-uncommitted (waiting quietly up to 2 s for
+a commit in flight), and every chunk is reserved against the deposit before it is sent. When it
+cannot send the next chunk it emits
 
     event: mpp.payment-required
     data: {"sessionId", "reason": "awaiting-commit"|"insufficient-deposit"|"channel-closing",
@@ -97,24 +98,40 @@ def create_app(ctx: ServerContext, lifespan: Any = None) -> Starlette:
         return await _side_channel(request, lambda body: _commit(ctx, body))
 
     async def health(request: Request) -> Response:
-        return JSONResponse({"ok": True, "network": ctx.config.network, "mint": ctx.config.mint,
-                             "recipient": ctx.config.recipient})
+        return JSONResponse(
+            {
+                "ok": True,
+                "network": ctx.config.network,
+                "mint": ctx.config.mint,
+                "recipient": ctx.config.recipient,
+            }
+        )
 
-    app = Starlette(routes=[
-        HttpRoute("/paid", paid, methods=["GET", "HEAD", "POST"]),
-        HttpRoute("/stream", stream, methods=["GET", "HEAD", "POST"]),
-        HttpRoute(DELIVERIES_PATH, deliveries, methods=["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"]),
-        HttpRoute(COMMIT_PATH, commit, methods=["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"]),
-        HttpRoute("/health", health, methods=["GET", "HEAD"]),
-    ], lifespan=lifespan)
-    app.add_middleware(RequestLog, log=ctx.log)  # type: ignore[arg-type]
+    app = Starlette(
+        routes=[
+            HttpRoute("/paid", paid, methods=["GET", "HEAD", "POST"]),
+            HttpRoute("/stream", stream, methods=["GET", "HEAD", "POST"]),
+            HttpRoute(DELIVERIES_PATH, deliveries, methods=["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"]),
+            HttpRoute(COMMIT_PATH, commit, methods=["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"]),
+            HttpRoute("/health", health, methods=["GET", "HEAD"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.add_middleware(RequestLog, log=ctx.log)
     return app
 
 
 # --- paid endpoints --------------------------------------------------------------------------------
 
-async def _gate(ctx: ServerContext, method: SessionMethod, request: Request, route: Route,
-                render: Callable[[ChannelState], tuple[str, bytes]], chunks: int = 0) -> Response:
+
+async def _gate(
+    ctx: ServerContext,
+    method: SessionMethod,
+    request: Request,
+    route: Route,
+    render: Callable[[ChannelState], tuple[str, bytes]],
+    chunks: int = 0,
+) -> Response:
     headers = request.headers
     auth = headers.getlist("authorization")
     try:
@@ -125,40 +142,65 @@ async def _gate(ctx: ServerContext, method: SessionMethod, request: Request, rou
         hint = rejection.channel_id or headers.get(CHANNEL_HEADER)
         return await _rejected(method, route, rejection, hint)
     except RpcError as exc:
-        rejection = problems.failed(f"the Solana RPC failed while verifying the payment: {exc.message}")
-        return await _rejected(method, route, rejection, None)
+        failure = problems.failed(f"the Solana RPC failed while verifying the payment: {exc.message}")
+        return await _rejected(method, route, failure, None)
+    except (MalformedError, ValueError) as exc:  # a decoder deeper down refused the input: still a 402
+        return await _rejected(method, route, problems.malformed(str(exc)), None)
     _note(request, result)
     if result.served and not result.replayed and chunks and request.method != "HEAD":
         return _stream_response(ctx, request, route, result, chunks)
     return _success(result.response, request.method == "HEAD")
 
 
-async def _rejected(method: SessionMethod, route: Route, rejection: problems.Rejection,
-                    channel_hint: str | None) -> Response:
+async def _rejected(
+    method: SessionMethod, route: Route, rejection: problems.Rejection, channel_hint: str | None
+) -> Response:
     try:
         challenge = await method.fresh_challenge(route, (channel_hint or "")[:64] or None)
     except (RpcError, MalformedError) as exc:
-        body = {"type": "about:blank", "title": "Service Unavailable", "status": 503,
-                "detail": f"cannot issue a payment challenge: the Solana RPC failed ({exc})"}
-        return JSONResponse(body, status_code=503, media_type=PROBLEM_CONTENT_TYPE,
-                            headers={"Retry-After": "5", "Cache-Control": "no-store"})
-    return Response(json.dumps(rejection.body(), separators=(",", ":")), status_code=402,
-                    media_type=PROBLEM_CONTENT_TYPE,
-                    headers={"WWW-Authenticate": format_www_authenticate(challenge), "Cache-Control": "no-store"})
+        body = {
+            "type": "about:blank",
+            "title": "Service Unavailable",
+            "status": 503,
+            "detail": f"cannot issue a payment challenge: the Solana RPC failed ({exc})",
+        }
+        return JSONResponse(
+            body,
+            status_code=503,
+            media_type=PROBLEM_CONTENT_TYPE,
+            headers={"Retry-After": "5", "Cache-Control": "no-store"},
+        )
+    return Response(
+        json.dumps(rejection.body(), separators=(",", ":")),
+        status_code=402,
+        media_type=PROBLEM_CONTENT_TYPE,
+        headers={"WWW-Authenticate": format_www_authenticate(challenge), "Cache-Control": "no-store"},
+    )
 
 
 def _success(response: Any, head: bool) -> Response:
     headers = {"Cache-Control": "private"}
     if response.receipt:
         headers["Payment-Receipt"] = response.receipt
-    return Response(b"" if head else response.body, status_code=response.status,
-                    media_type=response.content_type, headers=headers)
+    return Response(
+        b"" if head else response.body,
+        status_code=response.status,
+        media_type=response.content_type,
+        headers=headers,
+    )
 
 
-def _stream_response(ctx: ServerContext, request: Request, route: Route, result: Result,
-                     chunks: int) -> Response:
-    run = metering.StreamRun(ctx, result.state.channel_id, route, chunks,
-                             str(request.base_url).rstrip("/") + COMMIT_PATH, result.challenge_id)
+def _stream_response(
+    ctx: ServerContext, request: Request, route: Route, result: Result, chunks: int
+) -> Response:
+    run = metering.StreamRun(
+        ctx,
+        result.state.channel_id,
+        route,
+        chunks,
+        str(request.base_url).rstrip("/") + COMMIT_PATH,
+        result.challenge_id,
+    )
     headers = {"Cache-Control": "private, no-cache", "X-Accel-Buffering": "no"}
     if result.response.receipt:
         headers["Payment-Receipt"] = result.response.receipt
@@ -166,8 +208,14 @@ def _stream_response(ctx: ServerContext, request: Request, route: Route, result:
 
 
 def _paid_body(route: Route, state: ChannelState) -> tuple[str, bytes]:
-    body = {"resource": route.path, "message": "paid content", "channelId": state.channel_id,
-            "price": str(route.price), "acceptedCumulative": str(state.accepted), "spent": str(state.spent)}
+    body = {
+        "resource": route.path,
+        "message": "paid content",
+        "channelId": state.channel_id,
+        "price": str(route.price),
+        "acceptedCumulative": str(state.accepted),
+        "spent": str(state.spent),
+    }
     return "application/json", json.dumps(body, separators=(",", ":")).encode()
 
 
@@ -187,6 +235,7 @@ def _note(request: Request, result: Result) -> None:
 
 
 # --- side channel ----------------------------------------------------------------------------------
+
 
 async def _side_channel(request: Request, handler: Callable[[Any], Awaitable[dict[str, Any]]]) -> Response:
     if request.method != "POST":
@@ -215,6 +264,7 @@ async def _commit(ctx: ServerContext, body: Any) -> dict[str, Any]:
 
 
 # --- logging ---------------------------------------------------------------------------------------
+
 
 class RequestLog:
     """One line per request on the server log: method, path, status, milliseconds, action and

@@ -40,8 +40,13 @@ class Submitted:
 class ChainPort:
     """The server's view of one cluster through one RPC endpoint."""
 
-    def __init__(self, rpc: Any, program_id: str, confirm_timeout: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        rpc: Any,
+        program_id: str,
+        confirm_timeout: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.rpc = rpc
         self.program_id = Pubkey.from_string(program_id)
         self.confirm_timeout = confirm_timeout
@@ -70,8 +75,9 @@ class ChainPort:
             return None
         owner, _lamports, data = found
         if str(owner) != str(self.program_id):
-            raise ChainMismatch(f"the account at {channel_id} is owned by {owner}, not the channel "
-                                f"program {self.program_id}")
+            raise ChainMismatch(
+                f"the account at {channel_id} is owned by {owner}, not the channel program {self.program_id}"
+            )
         try:
             return decode_channel(bytes(data))
         except MalformedError as exc:

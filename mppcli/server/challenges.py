@@ -56,9 +56,12 @@ class Issuer:
         self.config = config
 
     def new_channel(self, route: Route, blockhash: str, slot: int, now: float) -> Challenge:
-        details = self._details(recent_blockhash=blockhash, recent_slot=slot,
-                                idle_timeout_options_seconds=self.config.idle_timeout_options,
-                                grace_period_seconds=self.config.grace_period)
+        details = self._details(
+            recent_blockhash=blockhash,
+            recent_slot=slot,
+            idle_timeout_options_seconds=self.config.idle_timeout_options,
+            grace_period_seconds=self.config.grace_period,
+        )
         return self._challenge(route, details, now)
 
     def resume(self, route: Route, channel: ChannelState, now: float) -> Challenge:
@@ -69,30 +72,54 @@ class Issuer:
         c = self.config
         splits = tuple(SplitEntry(r, bps) for r, bps in c.splits) or None
         return MethodDetails(
-            network=c.network, channel_program=c.program_id, decimals=c.decimals,
-            token_program=c.token_program, fee_payer=True if c.fee_payer else None,
-            fee_payer_key=c.operator_key if c.fee_payer else None, voucher_signer=c.voucher_signer,
+            network=c.network,
+            channel_program=c.program_id,
+            decimals=c.decimals,
+            token_program=c.token_program,
+            fee_payer=True if c.fee_payer else None,
+            fee_payer_key=c.operator_key if c.fee_payer else None,
+            voucher_signer=c.voucher_signer,
             operator=c.voucher_operator if c.voucher_signer == "operator" else None,
-            min_voucher_delta=c.min_voucher_delta, distribution_splits=splits, **changes)
+            min_voucher_delta=c.min_voucher_delta,
+            distribution_splits=splits,
+            **changes,
+        )
 
     def _challenge(self, route: Route, details: MethodDetails, now: float) -> Challenge:
         c = self.config
-        request = SessionRequest(amount=route.price, currency=c.mint, recipient=c.recipient,
-                                 method_details=details, unit_type=route.unit_type,
-                                 suggested_deposit=c.suggested_deposit, minimum_deposit=c.min_deposit)
-        return new_challenge(c.secret, realm=c.realm, method=METHOD, intent=INTENT,
-                             request=request.to_json(), expires=format_rfc3339(now + c.challenge_ttl),
-                             description=route.description, opaque={"route": route.path})
+        request = SessionRequest(
+            amount=route.price,
+            currency=c.mint,
+            recipient=c.recipient,
+            method_details=details,
+            unit_type=route.unit_type,
+            suggested_deposit=c.suggested_deposit,
+            minimum_deposit=c.min_deposit,
+        )
+        return new_challenge(
+            c.secret,
+            realm=c.realm,
+            method=METHOD,
+            intent=INTENT,
+            request=request.to_json(),
+            expires=format_rfc3339(now + c.challenge_ttl),
+            description=route.description,
+            opaque={"route": route.path},
+        )
 
     def verify(self, challenge: Challenge) -> Echo:
         """HMAC binding, method/intent, and that the request is ours under today's configuration."""
         if challenge.method != METHOD or challenge.intent != INTENT:
             raise problems.invalid_challenge(
                 f"this resource takes method=solana intent=session, the credential echoes "
-                f"method={challenge.method[:20]} intent={challenge.intent[:20]}", problems.REF_ROUTE)
+                f"method={challenge.method[:20]} intent={challenge.intent[:20]}",
+                problems.REF_ROUTE,
+            )
         if not verify_challenge_id(self.config.secret, challenge):
-            raise problems.invalid_challenge("the challenge id does not match its parameters: the challenge "
-                                             "was not issued by this server or was altered")
+            raise problems.invalid_challenge(
+                "the challenge id does not match its parameters: the challenge "
+                "was not issued by this server or was altered"
+            )
         try:
             request = parse_session_request(challenge.decoded_request())
         except MalformedError as exc:
@@ -102,22 +129,40 @@ class Issuer:
 
     def _check_pinned(self, challenge: Challenge, request: SessionRequest) -> None:
         c, d = self.config, request.method_details
-        pinned = (("realm", challenge.realm, c.realm), ("currency", request.currency, c.mint),
-                  ("recipient", request.recipient, c.recipient), ("network", d.network, c.network),
-                  ("channelProgram", d.channel_program, c.program_id),
-                  ("voucherSigner", d.effective_voucher_signer, c.voucher_signer))
+        pinned = (
+            ("realm", challenge.realm, c.realm),
+            ("currency", request.currency, c.mint),
+            ("recipient", request.recipient, c.recipient),
+            ("network", d.network, c.network),
+            ("channelProgram", d.channel_program, c.program_id),
+            ("voucherSigner", d.effective_voucher_signer, c.voucher_signer),
+            (
+                "feePayerKey",
+                d.fee_payer_key if d.fee_payer else None,
+                c.operator_key if c.fee_payer else None,
+            ),
+            (
+                "operator",
+                d.operator if c.voucher_signer == "operator" else None,
+                c.voucher_operator if c.voucher_signer == "operator" else None,
+            ),
+        )
         for name, echoed, ours in pinned:
             if echoed != ours:
                 code = problems.REF_REQUEST if name == "recipient" else problems.REF_ROUTE
                 raise problems.invalid_challenge(
                     f"the challenge's {name} ({echoed}) is not this server's ({ours}); "
-                    "request a fresh challenge", code)
+                    "request a fresh challenge",
+                    code,
+                )
 
     def check_expiry(self, echo: Echo, now: float) -> None:
         """Core scheme: an expired challenge is an invalid challenge (fail closed on a bad `expires`)."""
         if is_expired(echo.challenge.expires, now):
-            raise problems.invalid_challenge(f"the challenge expired at {echo.challenge.expires}; "
-                                             "request a fresh one", problems.REF_EXPIRED)
+            raise problems.invalid_challenge(
+                f"the challenge expired at {echo.challenge.expires}; request a fresh one",
+                problems.REF_EXPIRED,
+            )
 
     def check_route(self, echo: Echo, route: Route) -> None:
         """A voucher or use pays the price of the resource its challenge was issued for."""
@@ -125,7 +170,8 @@ class Issuer:
             raise problems.invalid_challenge(
                 f"the challenge was issued for {echo.route or 'another resource'} at price "
                 f"{echo.request.amount}; {route.path} costs {route.price} per {route.unit_type}",
-                problems.REF_ROUTE)
+                problems.REF_ROUTE,
+            )
 
 
 def _route_of(challenge: Challenge) -> str | None:

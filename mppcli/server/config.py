@@ -6,6 +6,7 @@ config never prints them (`__repr__` is overridden).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,8 +76,10 @@ class ServerConfig:
     stream: StreamPolicy = field(default_factory=StreamPolicy)
 
     def __repr__(self) -> str:  # never show key material
-        return (f"ServerConfig(network={self.network!r}, recipient={self.recipient!r}, "
-                f"mint={self.mint!r}, operator={self.operator_key!r})")
+        return (
+            f"ServerConfig(network={self.network!r}, recipient={self.recipient!r}, "
+            f"mint={self.mint!r}, operator={self.operator_key!r})"
+        )
 
     @property
     def operator_key(self) -> str:
@@ -107,12 +110,15 @@ class ServerConfig:
                 return self.default_idle_timeout
             return options[0]
         if not options:
-            raise ValueError("idleTimeoutSeconds was sent but this server offers no idle-timeout "
-                             "options (idleTimeoutOptionsSeconds is absent)")
+            raise ValueError(
+                "idleTimeoutSeconds was sent but this server offers no idle-timeout "
+                "options (idleTimeoutOptionsSeconds is absent)"
+            )
         if requested not in options:
             offered = ", ".join(str(o) for o in options)
-            raise ValueError(f"the requested idle timeout {requested} s is not one of the advertised "
-                             f"options ({offered})")
+            raise ValueError(
+                f"the requested idle timeout {requested} s is not one of the advertised options ({offered})"
+            )
         return requested
 
 
@@ -126,17 +132,21 @@ def validate_config(config: ServerConfig) -> None:
     if options is not None:
         if not options or any(not 1 <= o <= MAX_IDLE_TIMEOUT for o in options):
             raise ValueError(f"--idle-timeout-options must be 1..{MAX_IDLE_TIMEOUT} seconds")
-        if any(b <= a for a, b in zip(options, options[1:], strict=False)):
+        if any(b <= a for a, b in itertools.pairwise(options)):
             raise ValueError("--idle-timeout-options must be strictly increasing")
     if not 1 <= config.default_idle_timeout <= MAX_IDLE_TIMEOUT:
         raise ValueError("the default idle timeout must be 1..2592000 seconds")
     if config.voucher_signer not in ("client", "operator"):
         raise ValueError("--voucher-signer must be client or operator")
-    if config.min_deposit is not None and config.suggested_deposit is not None \
-            and config.suggested_deposit < config.min_deposit:
+    if (
+        config.min_deposit is not None
+        and config.suggested_deposit is not None
+        and config.suggested_deposit < config.min_deposit
+    ):
         raise ValueError("the suggested deposit is below --min-deposit")
-    if config.min_voucher_delta is not None and config.min_voucher_delta > min(config.price,
-                                                                              config.chunk_price):
+    if config.min_voucher_delta is not None and config.min_voucher_delta > min(
+        config.price, config.chunk_price
+    ):
         raise ValueError("--min-voucher-delta exceeds the price: no voucher could ever pay exactly")
     if config.voucher_signer == "operator" and config.voucher_key is None:
         raise ValueError("operator-signed vouchers need a voucher key")

@@ -83,7 +83,7 @@ def sync_with_chain(state: ChannelState, account: ChannelAccount | None) -> Chan
     if account.status is not ChannelStatus.OPEN and state.status is Status.OPEN:
         changes["status"] = Status.CLOSING
         changes["close_reason"] = "forced" if account.status is ChannelStatus.CLOSING else "on-chain"
-    return dataclasses.replace(state, **changes) if changes else state  # type: ignore[arg-type]
+    return dataclasses.replace(state, **changes) if changes else state  # type: ignore[arg-type]  # mixed field types
 
 
 def _not_open_detail(channel_id: str, account: ChannelAccount | None) -> str:
@@ -94,15 +94,29 @@ def _not_open_detail(channel_id: str, account: ChannelAccount | None) -> str:
     return f"channel {channel_id} is {account.status.name.lower()} on chain"
 
 
-def receipt(config: ServerConfig, state: ChannelState, challenge_id: str | None, now: float,
-            *, external_id: str | None = None, closing: bool = False) -> SessionReceipt:
+def receipt(
+    config: ServerConfig,
+    state: ChannelState,
+    challenge_id: str | None,
+    now: float,
+    *,
+    external_id: str | None = None,
+    closing: bool = False,
+) -> SessionReceipt:
     """The session receipt for `state` after an action (spec: Receipt Format).
 
     On a close receipt `spent` is the settled total and `txHash`/`refunded` describe the settlement.
     """
     return SessionReceipt(
-        method="solana", intent="session", reference=state.channel_id, timestamp=format_rfc3339(now),
-        challenge_id=challenge_id, accepted_cumulative=state.accepted,
+        method="solana",
+        intent="session",
+        reference=state.channel_id,
+        timestamp=format_rfc3339(now),
+        challenge_id=challenge_id,
+        accepted_cumulative=state.accepted,
         spent=state.settled if closing and state.status is Status.CLOSED else state.spent,
-        idle_timeout_seconds=state.idle_timeout, external_id=external_id,
-        tx_hash=state.close_tx if closing else None, refunded=state.refunded if closing else None)
+        idle_timeout_seconds=state.idle_timeout,
+        external_id=external_id,
+        tx_hash=state.close_tx if closing else None,
+        refunded=state.refunded if closing else None,
+    )

@@ -33,8 +33,14 @@ class Charged:
     replayed: bool = False
 
 
-async def charge(ctx: ServerContext, echo: Echo, action: VoucherAction | UseAction, route: Route,
-                 idempotency_key: str | None, render: Render) -> Charged:
+async def charge(
+    ctx: ServerContext,
+    echo: Echo,
+    action: VoucherAction | UseAction,
+    route: Route,
+    idempotency_key: str | None,
+    render: Render,
+) -> Charged:
     """Authenticate and debit `route.price` from the channel; see the module docstring."""
     if isinstance(action, VoucherAction):
         # A `use` echoes the challenge that opened the channel (it may name another route, and its
@@ -79,8 +85,9 @@ def _replay(state: ChannelState, cached: tuple[str, CachedResponse]) -> Charged:
     return Charged(state, response, replayed=True)
 
 
-def _accept_voucher(ctx: ServerContext, state: ChannelState, action: VoucherAction, cost: int,
-                    pending: int) -> ChannelState:
+def _accept_voucher(
+    ctx: ServerContext, state: ChannelState, action: VoucherAction, cost: int, pending: int
+) -> ChannelState:
     if state.voucher_signer != "client":
         raise problems.failed("the voucher action is only valid for a client-signed channel")
     signed = action.voucher
@@ -90,16 +97,25 @@ def _accept_voucher(ctx: ServerContext, state: ChannelState, action: VoucherActi
     check_advance(state, cumulative, pending, ctx.config.min_voucher_delta)
     check_cost(state, cumulative, cost)
     check_signature_and_expiry(state, signed, now, ctx.config.clock_skew)
-    return dataclasses.replace(state, accepted=cumulative, spent=state.spent + cost,
-                               highest_voucher=signed.to_json(), last_activity_at=now)
+    return dataclasses.replace(
+        state,
+        accepted=cumulative,
+        spent=state.spent + cost,
+        highest_voucher=signed.to_json(),
+        last_activity_at=now,
+    )
 
 
-def _operator_debit(ctx: ServerContext, state: ChannelState, echo: Echo, action: UseAction, cost: int,
-                    pending: int) -> ChannelState:
+def _operator_debit(
+    ctx: ServerContext, state: ChannelState, echo: Echo, action: UseAction, cost: int, pending: int
+) -> ChannelState:
     check_bearer(state, echo, action.authentication.to_json())
     if state.available(pending) < cost:
-        raise problems.failed(f"the channel can authorize {state.available(pending)} more, this request "
-                              f"costs {cost}; top up the channel", state.channel_id)
+        raise problems.failed(
+            f"the channel can authorize {state.available(pending)} more, this request "
+            f"costs {cost}; top up the channel",
+            state.channel_id,
+        )
     return operator_sign(ctx, state, cost)
 
 
@@ -108,11 +124,13 @@ def check_bearer(state: ChannelState, echo: Echo | None, authentication: dict[st
     if state.voucher_signer != "operator" or state.authentication is None:
         raise problems.failed("this channel has no bearer proof binding (it is not operator-signed)")
     if echo is not None and echo.challenge.id != state.opening_challenge_id:
-        raise problems.failed("an operator-signed request must echo the challenge that opened the channel",
-                              state.channel_id)
+        raise problems.failed(
+            "an operator-signed request must echo the challenge that opened the channel", state.channel_id
+        )
     if authentication != state.authentication:
-        raise problems.failed("the authentication proof is not the one bound to this channel at open",
-                              state.channel_id)
+        raise problems.failed(
+            "the authentication proof is not the one bound to this channel at open", state.channel_id
+        )
 
 
 def operator_sign(ctx: ServerContext, state: ChannelState, cost: int) -> ChannelState:
@@ -121,14 +139,20 @@ def operator_sign(ctx: ServerContext, state: ChannelState, cost: int) -> Channel
     if operator is None or str(operator.pubkey()) != state.authorized_signer:
         raise problems.failed("this server's operator voucher key is not the channel's authorized signer")
     signed = sign_voucher(operator, Voucher(state.channel_id, state.accepted + cost))
-    return dataclasses.replace(state, accepted=state.accepted + cost, spent=state.spent + cost,
-                               highest_voucher=signed.to_json(), last_activity_at=ctx.clock())
+    return dataclasses.replace(
+        state,
+        accepted=state.accepted + cost,
+        spent=state.spent + cost,
+        highest_voucher=signed.to_json(),
+        last_activity_at=ctx.clock(),
+    )
 
 
 def _persist(ctx: ServerContext, state: ChannelState, echo: Echo, key: str | None, render: Render) -> Charged:
     content_type, body = render(state)
-    header = format_receipt(receipt(ctx.config, state, echo.challenge.id, ctx.clock(),
-                                    external_id=echo.request.external_id))
+    header = format_receipt(
+        receipt(ctx.config, state, echo.challenge.id, ctx.clock(), external_id=echo.request.external_id)
+    )
     response = CachedResponse(200, header, content_type, body)
     with ctx.store.batch() as batch:
         batch.put_channel(state)

@@ -8,14 +8,16 @@ a condition so a paused metered stream can wait for a commit or a top-up on its 
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Callable
 
 
 class ChannelLocks:
-    """One `asyncio.Condition` (with its lock) per channel id, created on first use."""
+    """One `asyncio.Condition` (with its lock) per channel id, created on first use and forgotten
+    once nobody holds or awaits it (a long-running server must not keep one per channel forever)."""
 
     def __init__(self) -> None:
-        self._conditions: dict[str, asyncio.Condition] = {}
+        self._conditions: weakref.WeakValueDictionary[str, asyncio.Condition] = weakref.WeakValueDictionary()
 
     def __call__(self, channel_id: str) -> asyncio.Condition:
         """The condition guarding `channel_id`; `async with` it to hold the channel's lock."""

@@ -57,11 +57,19 @@ class SideChannelError(Exception):
 
 # --- reserve ---------------------------------------------------------------------------------------
 
+
 async def reserve(ctx: ServerContext, request: DeliveryRequest) -> MeteringDirective:
     async with ctx.locks(request.session_id):
         state = _usable(ctx, request.session_id)
-        return _reserve_locked(ctx, state, request.amount, request.delivery_id, request.commit_url,
-                               request.proof, request.expires_at)
+        return _reserve_locked(
+            ctx,
+            state,
+            request.amount,
+            request.delivery_id,
+            request.commit_url,
+            request.proof,
+            request.expires_at,
+        )
 
 
 def _usable(ctx: ServerContext, channel_id: str) -> ChannelState:
@@ -77,9 +85,16 @@ def _usable(ctx: ServerContext, channel_id: str) -> ChannelState:
     return state
 
 
-def _reserve_locked(ctx: ServerContext, state: ChannelState, amount: int, delivery_id: str | None = None,
-                    commit_url: str | None = None, proof: str | None = None, expires_at: int | None = None,
-                    stream_id: str | None = None) -> MeteringDirective:
+def _reserve_locked(
+    ctx: ServerContext,
+    state: ChannelState,
+    amount: int,
+    delivery_id: str | None = None,
+    commit_url: str | None = None,
+    proof: str | None = None,
+    expires_at: int | None = None,
+    stream_id: str | None = None,
+) -> MeteringDirective:
     if amount > state.headroom(ctx.pending(state.channel_id)):
         raise SideChannelError(f"delivery amount {amount} exceeds available deposit")
     sequence = state.next_delivery_seq
@@ -88,14 +103,17 @@ def _reserve_locked(ctx: ServerContext, state: ChannelState, amount: int, delive
         raise SideChannelError(f"delivery {delivery_id} already exists")
     expires = expires_at or int(ctx.clock()) + ctx.config.stream.delivery_ttl
     with ctx.store.batch() as batch:
-        batch.put_delivery(Delivery(delivery_id, state.channel_id, sequence, amount, expires,
-                                    stream_id=stream_id))
+        batch.put_delivery(
+            Delivery(delivery_id, state.channel_id, sequence, amount, expires, stream_id=stream_id)
+        )
         batch.put_channel(dataclasses.replace(state, next_delivery_seq=sequence + 1))
-    return MeteringDirective(delivery_id, state.channel_id, amount, state.mint, sequence, expires,
-                             commit_url, proof)
+    return MeteringDirective(
+        delivery_id, state.channel_id, amount, state.mint, sequence, expires, commit_url, proof
+    )
 
 
 # --- commit ----------------------------------------------------------------------------------------
+
 
 async def commit(ctx: ServerContext, request: CommitRequest) -> CommitReceipt:
     channel_id = request.voucher.voucher.channel_id
@@ -131,29 +149,49 @@ async def _commit_locked(ctx: ServerContext, channel_id: str, request: CommitReq
         state = await ctx.confirm_live(state)
     except problems.Rejection as exc:
         raise SideChannelError(exc.detail) from None
-    committed = dataclasses.replace(state, accepted=cumulative, spent=state.spent + actual,
-                                    highest_voucher=signed.to_json(), last_activity_at=ctx.clock())
+    committed = dataclasses.replace(
+        state,
+        accepted=cumulative,
+        spent=state.spent + actual,
+        highest_voucher=signed.to_json(),
+        last_activity_at=ctx.clock(),
+    )
     with ctx.store.batch() as batch:
         batch.put_channel(committed)
-        batch.put_delivery(dataclasses.replace(delivery, status="committed", amount=actual,
-                                               cumulative=cumulative, voucher_signature=signed.signature))
+        batch.put_delivery(
+            dataclasses.replace(
+                delivery,
+                status="committed",
+                amount=actual,
+                cumulative=cumulative,
+                voucher_signature=signed.signature,
+            )
+        )
     return CommitReceipt(request.delivery_id, channel_id, actual, cumulative, "committed")
 
 
-def _replayed(ctx: ServerContext, state: ChannelState, delivery: Delivery, request: CommitRequest
-              ) -> CommitReceipt:
+def _replayed(
+    ctx: ServerContext, state: ChannelState, delivery: Delivery, request: CommitRequest
+) -> CommitReceipt:
     signed = request.voucher
-    if delivery.cumulative != signed.voucher.cumulative_amount or delivery.voucher_signature != signed.signature:
-        raise SideChannelError(f"delivery {delivery.delivery_id} was already committed with different voucher")
+    if (
+        delivery.cumulative != signed.voucher.cumulative_amount
+        or delivery.voucher_signature != signed.signature
+    ):
+        raise SideChannelError(
+            f"delivery {delivery.delivery_id} was already committed with different voucher"
+        )
     try:
         check_signature_and_expiry(state, signed, ctx.clock(), ctx.config.clock_skew)
     except problems.Rejection as exc:
         raise SideChannelError(exc.detail) from None
-    return CommitReceipt(delivery.delivery_id, state.channel_id, delivery.amount, delivery.cumulative or 0,
-                         "replayed")
+    return CommitReceipt(
+        delivery.delivery_id, state.channel_id, delivery.amount, delivery.cumulative or 0, "replayed"
+    )
 
 
 # --- the metered stream ----------------------------------------------------------------------------
+
 
 @dataclass
 class StreamRun:
@@ -190,7 +228,9 @@ class StreamRun:
                 await asyncio.sleep(self.ctx.config.stream.interval)
             directive_or_reason = await self._next_unit()
             if directive_or_reason == "awaiting-commit":  # the usual case: the commit is on its way
-                directive_or_reason = await self._next_unit(min(QUIET_WAIT, self.ctx.config.stream.pause_seconds))
+                directive_or_reason = await self._next_unit(
+                    min(QUIET_WAIT, self.ctx.config.stream.pause_seconds)
+                )
             if isinstance(directive_or_reason, str):
                 yield self._payment_required(directive_or_reason)
                 directive_or_reason = await self._next_unit(self.ctx.config.stream.pause_seconds)
@@ -205,7 +245,7 @@ class StreamRun:
         for frame in self._closing_frames():
             yield frame
 
-    async def _next_unit(self, wait: float = 0.0) -> MeteringDirective | None | str:
+    async def _next_unit(self, wait: float = 0.0) -> MeteringDirective | str | None:
         """Reserve (client) or debit (operator) the next chunk; a reason string if it cannot."""
         cond = self.ctx.locks(self.channel_id)
         async with cond:
@@ -219,8 +259,9 @@ class StreamRun:
                 signed = operator_sign(self.ctx, state, self.route.price)
                 self.ctx.store.save(signed)
                 return None
-            directive = _reserve_locked(self.ctx, state, self.route.price, commit_url=self.commit_url,
-                                        stream_id=self.stream_id)
+            directive = _reserve_locked(
+                self.ctx, state, self.route.price, commit_url=self.commit_url, stream_id=self.stream_id
+            )
             self.outstanding.append(directive.delivery_id)
             return directive
 
@@ -240,11 +281,18 @@ class StreamRun:
     def _payment_required(self, reason: str) -> str:
         state = self.ctx.store.channel(self.channel_id)
         assert state is not None
-        body = {"sessionId": self.channel_id, "reason": reason, "amount": str(self.route.price),
-                "deposit": str(state.deposit), "acceptedCumulative": str(state.accepted),
-                "spent": str(state.spent), "reserved": str(self.ctx.pending(self.channel_id)),
-                "delivered": self.delivered, "requested": self.chunks,
-                "waitSeconds": self.ctx.config.stream.pause_seconds}
+        body = {
+            "sessionId": self.channel_id,
+            "reason": reason,
+            "amount": str(self.route.price),
+            "deposit": str(state.deposit),
+            "acceptedCumulative": str(state.accepted),
+            "spent": str(state.spent),
+            "reserved": str(self.ctx.pending(self.channel_id)),
+            "delivered": self.delivered,
+            "requested": self.chunks,
+            "waitSeconds": self.ctx.config.stream.pause_seconds,
+        }
         return format_sse(canonical_json(body).decode(), EVENT_PAYMENT_REQUIRED)
 
     def _closing_frames(self) -> list[str]:
@@ -254,9 +302,15 @@ class StreamRun:
         state = self.ctx.store.channel(self.channel_id)
         if state is not None:
             summary = receipt(self.ctx.config, state, self.challenge_id, self.ctx.clock()).to_json()
-            summary.update({"delivered": self.delivered, "requested": self.chunks,
-                            "complete": self.delivered == self.chunks, "reason": self.ended,
-                            "pendingDeliveries": [d for d in self.outstanding if _is_pending(self.ctx, d)]})
+            summary.update(
+                {
+                    "delivered": self.delivered,
+                    "requested": self.chunks,
+                    "complete": self.delivered == self.chunks,
+                    "reason": self.ended,
+                    "pendingDeliveries": [d for d in self.outstanding if _is_pending(self.ctx, d)],
+                }
+            )
             frames.append(format_sse(json.dumps(summary, separators=(",", ":")), EVENT_RECEIPT))
         frames.append(done_frame())
         return frames

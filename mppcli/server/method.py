@@ -12,7 +12,14 @@ import json
 from dataclasses import dataclass
 
 from mppcli.errors import MalformedError
-from mppcli.protocol.actions import CloseAction, OpenAction, TopUpAction, UseAction, VoucherAction, parse_action
+from mppcli.protocol.actions import (
+    CloseAction,
+    OpenAction,
+    TopUpAction,
+    UseAction,
+    VoucherAction,
+    parse_action,
+)
 from mppcli.protocol.auth import Challenge, Credential, parse_authorization
 from mppcli.protocol.receipt import format_receipt
 from mppcli.server import problems
@@ -53,8 +60,9 @@ class SessionMethod:
         blockhash, slot = await self.ctx.chain.blockhash()
         return self.ctx.issuer.new_channel(route, blockhash, slot, now)
 
-    async def handle(self, route: Route, authorization: str | None, idempotency_key: str | None,
-                     render: Render) -> Result:
+    async def handle(
+        self, route: Route, authorization: str | None, idempotency_key: str | None, render: Render
+    ) -> Result:
         credential = _credential(authorization)
         if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
             raise problems.malformed(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
@@ -65,8 +73,9 @@ class SessionMethod:
             raise problems.malformed(f"invalid {_action_name(credential)} credential: {exc}") from None
         if isinstance(action, VoucherAction | UseAction):
             charged = await charge(self.ctx, echo, action, route, idempotency_key, render)
-            return Result(action.action, charged.state, charged.response, echo.challenge.id, True,
-                          charged.replayed)
+            return Result(
+                action.action, charged.state, charged.response, echo.challenge.id, True, charged.replayed
+            )
         return await self._manage(echo, action)
 
     async def _manage(self, echo: Echo, action: OpenAction | TopUpAction | CloseAction) -> Result:
@@ -78,11 +87,20 @@ class SessionMethod:
             state = await close_channel(self.ctx, echo, action)
         closing = isinstance(action, CloseAction)
         now = self.ctx.clock()
-        header = format_receipt(receipt(self.ctx.config, state, echo.challenge.id, now,
-                                        external_id=echo.request.external_id, closing=closing))
+        header = format_receipt(
+            receipt(
+                self.ctx.config,
+                state,
+                echo.challenge.id,
+                now,
+                external_id=echo.request.external_id,
+                closing=closing,
+            )
+        )
         body = json.dumps(management_body(action.action, state), separators=(",", ":")).encode()
-        return Result(action.action, state, CachedResponse(200, header, "application/json", body),
-                      echo.challenge.id)
+        return Result(
+            action.action, state, CachedResponse(200, header, "application/json", body), echo.challenge.id
+        )
 
 
 def _credential(authorization: str | None) -> Credential:
@@ -91,7 +109,9 @@ def _credential(authorization: str | None) -> Credential:
     try:
         return parse_authorization(authorization, lenient=True)
     except MalformedError as exc:
-        raise problems.malformed(f"the Authorization header is not a valid Payment credential: {exc}") from None
+        raise problems.malformed(
+            f"the Authorization header is not a valid Payment credential: {exc}"
+        ) from None
 
 
 def _action_name(credential: Credential) -> str:
@@ -102,11 +122,17 @@ def _action_name(credential: Credential) -> str:
 def management_body(action: str, state: ChannelState) -> dict[str, object]:
     """What open, topUp and close answer (the receipt header carries the same facts, signed-off)."""
     body: dict[str, object] = {
-        "action": action, "channelId": state.channel_id, "status": state.status.value,
-        "deposit": str(state.deposit), "acceptedCumulative": str(state.accepted), "spent": str(state.spent),
-        "idleTimeoutSeconds": state.idle_timeout, "voucherSigner": state.voucher_signer,
+        "action": action,
+        "channelId": state.channel_id,
+        "status": state.status.value,
+        "deposit": str(state.deposit),
+        "acceptedCumulative": str(state.accepted),
+        "spent": str(state.spent),
+        "idleTimeoutSeconds": state.idle_timeout,
+        "voucherSigner": state.voucher_signer,
     }
     if state.status is Status.CLOSED:
-        body.update({"settled": str(state.settled), "refunded": str(state.refunded or 0),
-                     "txHash": state.close_tx})
+        body.update(
+            {"settled": str(state.settled), "refunded": str(state.refunded or 0), "txHash": state.close_tx}
+        )
     return body

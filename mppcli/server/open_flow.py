@@ -19,8 +19,14 @@ from solders.pubkey import Pubkey
 from mppcli.chain.channel import ChannelAccount, ChannelStatus
 from mppcli.chain.splits import Split, splits_hash
 from mppcli.chain.txcodec import partial_sign
-from mppcli.chain.verify import OpenClaim, OpenExpectations, OpenRejected, OpenTerms, VerifiedOpen, \
-    verify_open_transaction
+from mppcli.chain.verify import (
+    OpenClaim,
+    OpenExpectations,
+    OpenRejected,
+    OpenTerms,
+    VerifiedOpen,
+    verify_open_transaction,
+)
 from mppcli.protocol.actions import OpenAction
 from mppcli.protocol.bearer import verify_bearer
 from mppcli.server import problems
@@ -33,8 +39,9 @@ from mppcli.server.state import ChannelState
 async def open_channel(ctx: ServerContext, echo: Echo, action: OpenAction) -> ChannelState:
     """Open (or idempotently re-confirm) the channel the credential describes."""
     if echo.details.is_resume:
-        raise problems.failed("open needs a new-channel challenge; this one resumes channel "
-                              f"{echo.details.channel_id}")
+        raise problems.failed(
+            f"open needs a new-channel challenge; this one resumes channel {echo.details.channel_id}"
+        )
     ctx.issuer.check_expiry(echo, ctx.clock())
     async with ctx.locks("challenge:" + echo.challenge.id), ctx.locks(action.channel_id):
         existing = ctx.store.channel(action.channel_id)
@@ -42,15 +49,20 @@ async def open_channel(ctx: ServerContext, echo: Echo, action: OpenAction) -> Ch
             return _replay(existing, echo, action)
         opened = ctx.store.channel_opened_by(echo.challenge.id)
         if opened is not None:
-            raise problems.invalid_challenge(f"this challenge already opened channel {opened}; "
-                                             "request a fresh challenge to open another")
+            raise problems.invalid_challenge(
+                f"this challenge already opened channel {opened}; request a fresh challenge to open another"
+            )
         return await _open_new(ctx, echo, action)
 
 
 def _replay(existing: ChannelState, echo: Echo, action: OpenAction) -> ChannelState:
-    same = (existing.opening_challenge_id == echo.challenge.id and existing.payer == action.payer
-            and existing.authorized_signer == action.authorized_signer and existing.salt == action.salt
-            and existing.open_slot == action.open_slot)
+    same = (
+        existing.opening_challenge_id == echo.challenge.id
+        and existing.payer == action.payer
+        and existing.authorized_signer == action.authorized_signer
+        and existing.salt == action.salt
+        and existing.open_slot == action.open_slot
+    )
     if not same:
         raise problems.failed(f"channel {action.channel_id} is already open with other parameters")
     return existing
@@ -97,25 +109,37 @@ def _expectations(echo: Echo, action: OpenAction, slot: int) -> OpenExpectations
     d, request = echo.details, echo.request
     splits = tuple(Split(Pubkey.from_string(e.recipient), e.share_bps) for e in d.splits)
     terms = OpenTerms(
-        program_id=Pubkey.from_string(d.channel_program), recipient=Pubkey.from_string(request.recipient),
-        mint=Pubkey.from_string(request.currency), recent_blockhash=Hash.from_string(str(d.recent_blockhash)),
-        recent_slot=int(d.recent_slot or 0), grace_period=int(d.grace_period_seconds or 0), splits=splits,
+        program_id=Pubkey.from_string(d.channel_program),
+        recipient=Pubkey.from_string(request.recipient),
+        mint=Pubkey.from_string(request.currency),
+        recent_blockhash=Hash.from_string(str(d.recent_blockhash)),
+        recent_slot=int(d.recent_slot or 0),
+        grace_period=int(d.grace_period_seconds or 0),
+        splits=splits,
         token_program=Pubkey.from_string(d.token_program) if d.token_program else None,
         fee_payer=Pubkey.from_string(d.fee_payer_key) if d.fee_payer and d.fee_payer_key else None,
         minimum_deposit=request.minimum_deposit,
-        operator=Pubkey.from_string(d.operator) if d.effective_voucher_signer == "operator" and d.operator
+        operator=Pubkey.from_string(d.operator)
+        if d.effective_voucher_signer == "operator" and d.operator
         else None,
-        idle_timeout_options=d.idle_timeout_options_seconds)
+        idle_timeout_options=d.idle_timeout_options_seconds,
+    )
     given = action.distribution_splits
     claim = OpenClaim(
-        channel_id=Pubkey.from_string(action.channel_id), payer=Pubkey.from_string(action.payer),
-        payee=Pubkey.from_string(action.payee), mint=Pubkey.from_string(action.mint),
-        authorized_signer=Pubkey.from_string(action.authorized_signer), salt=action.salt,
-        deposit_amount=action.deposit_amount, grace_period=action.grace_period_seconds,
+        channel_id=Pubkey.from_string(action.channel_id),
+        payer=Pubkey.from_string(action.payer),
+        payee=Pubkey.from_string(action.payee),
+        mint=Pubkey.from_string(action.mint),
+        authorized_signer=Pubkey.from_string(action.authorized_signer),
+        salt=action.salt,
+        deposit_amount=action.deposit_amount,
+        grace_period=action.grace_period_seconds,
         open_slot=action.open_slot,
-        splits=None if given is None else tuple(Split(Pubkey.from_string(e.recipient), e.share_bps)
-                                                for e in given),
-        idle_timeout=action.idle_timeout_seconds)
+        splits=None
+        if given is None
+        else tuple(Split(Pubkey.from_string(e.recipient), e.share_bps) for e in given),
+        idle_timeout=action.idle_timeout_seconds,
+    )
     return OpenExpectations(terms, claim, current_slot=slot)
 
 
@@ -143,13 +167,18 @@ def _check_account(account: ChannelAccount, verified: VerifiedOpen, echo: Echo) 
     """Spec step 14: the confirmed account is exactly the channel that was challenged."""
     p = verified.params
     expected = {
-        "payer": (account.payer, p.payer), "payee": (account.payee, p.payee), "mint": (account.mint, p.mint),
-        "deposit": (account.deposit, p.deposit), "gracePeriod": (account.grace_period, p.grace_period),
-        "openSlot": (account.open_slot, p.open_slot), "salt": (account.salt, p.salt),
+        "payer": (account.payer, p.payer),
+        "payee": (account.payee, p.payee),
+        "mint": (account.mint, p.mint),
+        "deposit": (account.deposit, p.deposit),
+        "gracePeriod": (account.grace_period, p.grace_period),
+        "openSlot": (account.open_slot, p.open_slot),
+        "salt": (account.salt, p.salt),
         "authorizedSigner": (account.authorized_signer, p.authorized_signer),
         "distributionHash": (account.distribution_hash, splits_hash(p.splits)),
         "rentPayer": (account.rent_payer, verified.fee_payer),
-        "status": (account.status, ChannelStatus.OPEN), "closureStartedAt": (account.closure_started_at, 0),
+        "status": (account.status, ChannelStatus.OPEN),
+        "closureStartedAt": (account.closure_started_at, 0),
     }
     for name, (got, want) in expected.items():
         if got != want:
@@ -158,15 +187,28 @@ def _check_account(account: ChannelAccount, verified: VerifiedOpen, echo: Echo) 
         raise problems.failed("the opened channel's grace period differs from the challenge's")
 
 
-def _new_state(verified: VerifiedOpen, account: ChannelAccount, echo: Echo, action: OpenAction,
-               idle: int, now: float) -> ChannelState:
+def _new_state(
+    verified: VerifiedOpen, account: ChannelAccount, echo: Echo, action: OpenAction, idle: int, now: float
+) -> ChannelState:
     p = verified.params
     return ChannelState(
-        channel_id=str(verified.channel), payer=str(p.payer), payee=str(p.payee), mint=str(p.mint),
-        token_program=str(p.token_program), authorized_signer=str(p.authorized_signer), salt=p.salt,
-        open_slot=p.open_slot, grace_period=p.grace_period,
-        splits=tuple((str(s.recipient), s.bps) for s in p.splits), rent_payer=str(verified.fee_payer),
-        voucher_signer=echo.details.effective_voucher_signer, opening_challenge_id=echo.challenge.id,
+        channel_id=str(verified.channel),
+        payer=str(p.payer),
+        payee=str(p.payee),
+        mint=str(p.mint),
+        token_program=str(p.token_program),
+        authorized_signer=str(p.authorized_signer),
+        salt=p.salt,
+        open_slot=p.open_slot,
+        grace_period=p.grace_period,
+        splits=tuple((str(s.recipient), s.bps) for s in p.splits),
+        rent_payer=str(verified.fee_payer),
+        voucher_signer=echo.details.effective_voucher_signer,
+        opening_challenge_id=echo.challenge.id,
         authentication=None if action.authentication is None else action.authentication.to_json(),
-        deposit=account.deposit, settled=account.settled, idle_timeout=idle, last_activity_at=now,
-        created_at=now)
+        deposit=account.deposit,
+        settled=account.settled,
+        idle_timeout=idle,
+        last_activity_at=now,
+        created_at=now,
+    )

@@ -11,19 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PROBLEM_BASE = "https://paymentauth.org/problems/"
+from mppcli.protocol.problem import problem
 
 PAYMENT_REQUIRED = "payment-required"
 MALFORMED = "malformed-credential"
 INVALID_CHALLENGE = "invalid-challenge"
 VERIFICATION_FAILED = "verification-failed"
-
-_TITLES = {
-    PAYMENT_REQUIRED: "Payment Required",
-    MALFORMED: "Malformed Credential",
-    INVALID_CHALLENGE: "Invalid Challenge",
-    VERIFICATION_FAILED: "Payment Verification Failed",
-}
 
 # The reference's snake_case codes (PROTOCOL-NOTES §1.4).
 REF_INVALID = "payment_invalid"
@@ -49,16 +42,8 @@ class Rejection(Exception):
         return f"{self.kind}: {self.detail}"
 
     def body(self) -> dict[str, object]:
-        """The problem+json object (spec members first, then the reference's)."""
-        return {
-            "type": PROBLEM_BASE + self.kind,
-            "title": _TITLES.get(self.kind, "Payment Required"),
-            "status": 402,
-            "detail": self.detail,
-            "code": self.code,
-            "error": self.code,
-            "message": self.detail,
-        }
+        """The problem+json object: the spec's members, then the reference's `code`/`error`/`message`."""
+        return problem(self.kind, self.detail, code=self.code).to_json()
 
 
 def malformed(detail: str) -> Rejection:

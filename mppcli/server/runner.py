@@ -66,6 +66,7 @@ class ServeOptions:
     splits: tuple[tuple[str, int], ...] = ()
     min_voucher_delta: str | None = None
     db: Path | None = None
+    db_sync: str = "full"
     secret_file: Path | None = None
     ledger_dir: Path | None = None
     ephemeral: bool = False
@@ -92,17 +93,26 @@ class Ready:
     endpoints: list[str]
 
     def to_json(self) -> dict[str, Any]:
-        return {"url": self.url, "rpcUrl": self.rpc_url, "network": self.network, "mint": self.mint,
-                "recipient": self.recipient, "operator": self.operator, "endpoints": self.endpoints}
+        return {
+            "url": self.url,
+            "rpcUrl": self.rpc_url,
+            "network": self.network,
+            "mint": self.mint,
+            "recipient": self.recipient,
+            "operator": self.operator,
+            "endpoints": self.endpoints,
+        }
 
 
-def serve(options: ServeOptions, paths: Paths, on_ready: Callable[[Ready], None],
-          log: Callable[[str], None]) -> None:
+def serve(
+    options: ServeOptions, paths: Paths, on_ready: Callable[[Ready], None], log: Callable[[str], None]
+) -> None:
     """Run until SIGINT/SIGTERM (blocking)."""
     server_dir = ensure_private_dir(paths.state_dir / "server")
     ledger = _start_ledger(options, server_dir) if options.rpc_url is None else None
     try:
-        rpc_url = options.rpc_url or ledger.rpc_url  # type: ignore[union-attr]
+        rpc_url = options.rpc_url if ledger is None else str(ledger.rpc_url)
+        assert rpc_url is not None
         asyncio.run(_serve(options, paths, server_dir, rpc_url, ledger, on_ready, log))
     finally:
         if ledger is not None:
@@ -116,8 +126,15 @@ def _start_ledger(options: ServeOptions, server_dir: Path) -> Any:
     return start_ledger(directory, port=0)
 
 
-async def _serve(options: ServeOptions, paths: Paths, server_dir: Path, rpc_url: str, ledger: Any,
-                 on_ready: Callable[[Ready], None], log: Callable[[str], None]) -> None:
+async def _serve(
+    options: ServeOptions,
+    paths: Paths,
+    server_dir: Path,
+    rpc_url: str,
+    ledger: Any,
+    on_ready: Callable[[Ready], None],
+    log: Callable[[str], None],
+) -> None:
     from mppcli.rpc import Rpc
 
     rpc = Rpc(rpc_url)
@@ -129,8 +146,9 @@ async def _serve(options: ServeOptions, paths: Paths, server_dir: Path, rpc_url:
         await rpc.close()
 
 
-async def build(options: ServeOptions, server_dir: Path, rpc: Any, ledger: Any,
-                log: Callable[[str], None]) -> tuple[ServerConfig, Store]:
+async def build(
+    options: ServeOptions, server_dir: Path, rpc: Any, ledger: Any, log: Callable[[str], None]
+) -> tuple[ServerConfig, Store]:
     """Resolve every setting against the cluster; open the store pinned to that cluster."""
     genesis = await rpc.genesis_hash()
     net = _network_for(options.network, genesis, ledger is not None)
@@ -140,8 +158,18 @@ async def build(options: ServeOptions, server_dir: Path, rpc: Any, ledger: Any,
         await _fund_operator(rpc, operator.pubkey(), log)
     mint, decimals, token_program = await _mint(options, rpc, net, ledger)
     recipient_signer = _recipient_signer(options, operator)
-    config = _config(options, net, rpc.url, operator, recipient_signer, mint, decimals, token_program,
-                     _secret(options, server_dir), voucher_key)
+    config = _config(
+        options,
+        net,
+        rpc.url,
+        operator,
+        recipient_signer,
+        mint,
+        decimals,
+        token_program,
+        _secret(options, server_dir),
+        voucher_key,
+    )
     try:
         validate_config(config)
     except ValueError as exc:
@@ -156,8 +184,10 @@ def _network_for(wanted: str | None, genesis: str, embedded: bool) -> str:
     if wanted is not None:
         network(wanted)  # a valid name
         if wanted != found:
-            raise ConfigError(f"--network {wanted} but the RPC serves {found} (genesis hash {genesis})",
-                              hint="Point -u at a node of that cluster, or drop --network.")
+            raise ConfigError(
+                f"--network {wanted} but the RPC serves {found} (genesis hash {genesis})",
+                hint="Point -u at a node of that cluster, or drop --network.",
+            )
     return found
 
 
@@ -184,9 +214,11 @@ def _recipient_signer(options: ServeOptions, operator: Keypair) -> Keypair:
         return signer
     if options.recipient is None or options.recipient == str(operator.pubkey()):
         return operator
-    raise ConfigError(f"the recipient {options.recipient} must sign settleAndSeal at close",
-                      hint="Pass --recipient-keypair FILE with its key (or drop --recipient: the operator "
-                           "then receives the payments).")
+    raise ConfigError(
+        f"the recipient {options.recipient} must sign settleAndSeal at close",
+        hint="Pass --recipient-keypair FILE with its key (or drop --recipient: the operator "
+        "then receives the payments).",
+    )
 
 
 def _secret(options: ServeOptions, server_dir: Path) -> bytes:
@@ -227,15 +259,27 @@ async def _mint(options: ServeOptions, rpc: Any, net: str, ledger: Any) -> tuple
     try:
         key = Pubkey.from_string(address)
     except ValueError:
-        raise ConfigError(f"--currency {wanted!r} is neither a known symbol on {net} nor a mint address") from None
+        raise ConfigError(
+            f"--currency {wanted!r} is neither a known symbol on {net} nor a mint address"
+        ) from None
     found = await rpc.account(key)
     if found is None or found[0] not in TOKEN_PROGRAMS or len(found[2]) < 82 or not found[2][45]:
         raise ConfigError(f"{address} is not an initialized SPL Token or Token-2022 mint on {net}")
     return address, found[2][44], str(found[0])
 
 
-def _config(options: ServeOptions, net: str, rpc_url: str, operator: Keypair, recipient_signer: Keypair,
-            mint: str, decimals: int, token_program: str, secret: bytes, voucher_key: Keypair) -> ServerConfig:
+def _config(
+    options: ServeOptions,
+    net: str,
+    rpc_url: str,
+    operator: Keypair,
+    recipient_signer: Keypair,
+    mint: str,
+    decimals: int,
+    token_program: str,
+    secret: bytes,
+    voucher_key: Keypair,
+) -> ServerConfig:
     def amount(text: str | None, flag: str) -> int | None:
         if text is None:
             return None
@@ -245,19 +289,36 @@ def _config(options: ServeOptions, net: str, rpc_url: str, operator: Keypair, re
             raise ConfigError(f"{flag}: {exc}") from None
 
     return ServerConfig(
-        network=net, rpc_url=rpc_url, program_id=str(PROGRAM_ID), operator=operator,
-        recipient=str(recipient_signer.pubkey()), recipient_signer=recipient_signer, mint=mint,
-        decimals=decimals, token_program=token_program, secret=secret, voucher_key=voucher_key,
-        price=amount(options.price, "--price") or 0, chunk_price=amount(options.chunk_price, "--chunk-price") or 0,
-        fee_payer=options.fee_payer, voucher_signer=options.voucher_signer,
-        idle_timeout_options=options.idle_timeout_options, default_idle_timeout=options.default_idle_timeout,
-        grace_period=options.grace_period, min_deposit=amount(options.min_deposit, "--min-deposit"),
-        suggested_deposit=amount(options.suggested_deposit, "--suggested-deposit"), splits=options.splits,
+        network=net,
+        rpc_url=rpc_url,
+        program_id=str(PROGRAM_ID),
+        operator=operator,
+        recipient=str(recipient_signer.pubkey()),
+        recipient_signer=recipient_signer,
+        mint=mint,
+        decimals=decimals,
+        token_program=token_program,
+        secret=secret,
+        voucher_key=voucher_key,
+        price=amount(options.price, "--price") or 0,
+        chunk_price=amount(options.chunk_price, "--chunk-price") or 0,
+        fee_payer=options.fee_payer,
+        voucher_signer=options.voucher_signer,
+        idle_timeout_options=options.idle_timeout_options,
+        default_idle_timeout=options.default_idle_timeout,
+        grace_period=options.grace_period,
+        min_deposit=amount(options.min_deposit, "--min-deposit"),
+        suggested_deposit=amount(options.suggested_deposit, "--suggested-deposit"),
+        splits=options.splits,
         min_voucher_delta=amount(options.min_voucher_delta, "--min-voucher-delta"),
-        realm=options.realm or _default_realm(), allowed_mints=frozenset(options.allowed_mints),
-        stream=options.stream, chain_check_ttl=options.chain_check_ttl,
-        idle_check_interval=options.idle_check_interval, reclaim_interval=options.reclaim_interval,
-        chain_watch_interval=options.chain_watch_interval)
+        realm=options.realm or _default_realm(),
+        allowed_mints=frozenset(options.allowed_mints),
+        stream=options.stream,
+        chain_check_ttl=options.chain_check_ttl,
+        idle_check_interval=options.idle_check_interval,
+        reclaim_interval=options.reclaim_interval,
+        chain_watch_interval=options.chain_watch_interval,
+    )
 
 
 def _default_realm() -> str:
@@ -267,8 +328,8 @@ def _default_realm() -> str:
 async def _ensure_token_accounts(rpc: Any, config: ServerConfig, log: Callable[[str], None]) -> None:
     """Payouts to a missing token account are forfeited to the treasury (spec: Payout Forfeiture):
     create the recipient's and every split recipient's before any channel opens."""
-    from spl.token.instructions import create_idempotent_associated_token_account
     from solders.hash import Hash
+    from spl.token.instructions import create_idempotent_associated_token_account
 
     from mppcli.chain.pda import associated_token_address
 
@@ -284,15 +345,19 @@ async def _ensure_token_accounts(rpc: Any, config: ServerConfig, log: Callable[[
     try:
         await rpc.confirm(await rpc.send_transaction(bytes(tx)), 30)
     except RpcError as exc:
-        raise ConfigError(f"cannot create the payout token accounts: {exc.message}",
-                          hint="The operator needs SOL for fees and rent.") from None
+        raise ConfigError(
+            f"cannot create the payout token accounts: {exc.message}",
+            hint="The operator needs SOL for fees and rent.",
+        ) from None
     log(f"created {len(missing)} payout token account(s)")
 
 
 def _open_store(options: ServeOptions, server_dir: Path, genesis: str, net: str) -> Store:
+    if options.ephemeral and options.db is None:
+        return Store.open(None)  # a throwaway chain's channels die with it
     path = options.db or server_dir / "server.db"
     try:
-        store = Store.open(path)
+        store = Store.open(path, options.db_sync.upper())
     except StoreLocked as exc:
         raise ConfigError(str(exc), hint="Stop the other `mpp serve`, or pass --db PATH.") from None
     pinned = store.meta("genesis_hash")
@@ -301,14 +366,17 @@ def _open_store(options: ServeOptions, server_dir: Path, genesis: str, net: str)
         store.set_meta("network", net)
     elif pinned != genesis:
         store.close()
-        raise ConfigError(f"the database {path} meters channels of another cluster (genesis {pinned}); "
-                          f"this RPC serves {genesis}",
-                          hint="One cluster per server: use another --db for this cluster.")
+        raise ConfigError(
+            f"the database {path} meters channels of another cluster (genesis {pinned}); "
+            f"this RPC serves {genesis}",
+            hint="One cluster per server: use another --db for this cluster.",
+        )
     return store
 
 
-async def _run_http(ctx: ServerContext, options: ServeOptions, rpc_url: str,
-                    on_ready: Callable[[Ready], None]) -> None:
+async def _run_http(
+    ctx: ServerContext, options: ServeOptions, rpc_url: str, on_ready: Callable[[Ready], None]
+) -> None:
     import uvicorn
 
     from mppcli.server.app import create_app
@@ -329,8 +397,13 @@ async def _run_http(ctx: ServerContext, options: ServeOptions, rpc_url: str,
             yield
 
     sock = _bind(options.host, options.port)
-    config = uvicorn.Config(create_app(ctx, lifespan), log_level="warning", access_log=False,
-                            h11_max_incomplete_event_size=64 * 1024, timeout_graceful_shutdown=3)
+    config = uvicorn.Config(
+        create_app(ctx, lifespan),
+        log_level="warning",
+        access_log=False,
+        h11_max_incomplete_event_size=64 * 1024,
+        timeout_graceful_shutdown=3,
+    )
     server = Server(config)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -342,8 +415,17 @@ async def _run_http(ctx: ServerContext, options: ServeOptions, rpc_url: str,
         host, port = sock.getsockname()[:2]
         url = f"http://{host}:{port}"
         c = ctx.config
-        on_ready(Ready(url, rpc_url, c.network, c.mint, c.recipient, c.operator_key,
-                       [f"{url}/paid", f"{url}/stream", f"{url}/health"]))
+        on_ready(
+            Ready(
+                url,
+                rpc_url,
+                c.network,
+                c.mint,
+                c.recipient,
+                c.operator_key,
+                [f"{url}/paid", f"{url}/stream", f"{url}/health"],
+            )
+        )
     try:
         await task
     finally:
@@ -354,15 +436,18 @@ async def _run_http(ctx: ServerContext, options: ServeOptions, rpc_url: str,
 def _bind(host: str, port: int) -> socket.socket:
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only when the
     # listening socket's proto says TCP; with proto 0 every response waits ~40 ms for a delayed ACK.
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM,
-                         socket.IPPROTO_TCP)
+    sock = socket.socket(
+        socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP
+    )
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror}",
-                         hint="Pick another --port (0 picks a free one).") from None
+        raise InputError(
+            f"cannot listen on {host}:{port}: {exc.strerror}",
+            hint="Pick another --port (0 picks a free one).",
+        ) from None
     sock.listen(128)
     return sock
 

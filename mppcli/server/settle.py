@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from solders.hash import Hash
 from solders.instruction import Instruction
 from solders.pubkey import Pubkey
 from solders.signature import Signature
@@ -68,25 +69,33 @@ def _close_voucher(ctx: ServerContext, state: ChannelState, signed: SignedVouche
     check_binding(state, signed)
     cumulative = signed.voucher.cumulative_amount
     if cumulative < state.accepted:
-        raise problems.failed(f"the close voucher's cumulativeAmount {cumulative} is below the accepted "
-                              f"cumulative {state.accepted}", state.channel_id)
+        raise problems.failed(
+            f"the close voucher's cumulativeAmount {cumulative} is below the accepted "
+            f"cumulative {state.accepted}",
+            state.channel_id,
+        )
     if cumulative > state.deposit:
-        raise problems.failed(f"the close voucher's cumulativeAmount {cumulative} exceeds the deposit "
-                              f"{state.deposit}", state.channel_id)
+        raise problems.failed(
+            f"the close voucher's cumulativeAmount {cumulative} exceeds the deposit {state.deposit}",
+            state.channel_id,
+        )
     if not is_same_voucher(state, signed):
         check_signature_and_expiry(state, signed, ctx.clock(), ctx.config.clock_skew)
     if cumulative == state.accepted:
         return state
     if state.status is not Status.OPEN:
-        raise problems.failed("a close already under way settles at the accepted cumulative; resend that "
-                              "voucher", state.channel_id)
+        raise problems.failed(
+            "a close already under way settles at the accepted cumulative; resend that voucher",
+            state.channel_id,
+        )
     return dataclasses.replace(state, accepted=cumulative, highest_voucher=signed.to_json())
 
 
 def begin_close(ctx: ServerContext, state: ChannelState, reason: str) -> ChannelState:
     """Stop all service for the channel and release its metered reservations, atomically."""
-    closing = dataclasses.replace(state, status=Status.CLOSING, close_reason=reason,
-                                  close_requested_at=ctx.clock())
+    closing = dataclasses.replace(
+        state, status=Status.CLOSING, close_reason=reason, close_requested_at=ctx.clock()
+    )
     with ctx.store.batch() as batch:
         batch.put_channel(closing)
         for delivery in ctx.store.pending_deliveries(state.channel_id):
@@ -110,38 +119,55 @@ async def settle_locked(ctx: ServerContext, state: ChannelState) -> ChannelState
     submitted = await ctx.chain.submit(tx)
     after = await ctx.chain.channel(state.channel_id)
     if after is not None and after.status is not ChannelStatus.DISTRIBUTED:
-        raise problems.failed(f"the settlement transaction did not land: {submitted.error or 'unconfirmed'}; "
-                              "the server will retry", state.channel_id)
+        raise problems.failed(
+            f"the settlement transaction did not land: {submitted.error or 'unconfirmed'}; "
+            "the server will retry",
+            state.channel_id,
+        )
     settled = after.settled if after is not None else max(account.settled, voucher)
     return _finish(ctx, state, after, signature, settled, account.deposit)
 
 
-def _finish(ctx: ServerContext, state: ChannelState, account: ChannelAccount | None, tx: str | None,
-            settled: int | None = None, deposit: int | None = None) -> ChannelState:
+def _finish(
+    ctx: ServerContext,
+    state: ChannelState,
+    account: ChannelAccount | None,
+    tx: str | None,
+    settled: int | None = None,
+    deposit: int | None = None,
+) -> ChannelState:
     if account is not None:
         settled, deposit = account.settled, account.deposit
     settled = state.settled if settled is None else settled
     deposit = state.deposit if deposit is None else deposit
-    done = dataclasses.replace(state, status=Status.CLOSED, settled=settled, refunded=deposit - settled,
-                               deposit=deposit, close_tx=tx, reclaimed=account is None)
+    done = dataclasses.replace(
+        state,
+        status=Status.CLOSED,
+        settled=settled,
+        refunded=deposit - settled,
+        deposit=deposit,
+        close_tx=tx,
+        reclaimed=account is None,
+    )
     ctx.store.save(done)
     ctx.log(f"closed channel {state.channel_id} settled={settled} refunded={deposit - settled} tx={tx}")
     return done
 
 
-async def _settlement_transaction(ctx: ServerContext, state: ChannelState, account: ChannelAccount
-                                  ) -> tuple[VersionedTransaction, int]:
+async def _settlement_transaction(
+    ctx: ServerContext, state: ChannelState, account: ChannelAccount
+) -> tuple[VersionedTransaction, int]:
     """What is still missing on chain, signed; and the cumulative a voucher in it settles (or 0)."""
     keys = channel_keys(ctx, state)
     operator = ctx.config.operator
     blockhash, _ = await ctx.chain.blockhash()
-    from solders.hash import Hash
-
     recent = Hash.from_string(blockhash)
     if account.status is ChannelStatus.SEALED:
         return _signed(_compile([ix.distribute_instruction(keys)], operator.pubkey(), recent), ctx, False), 0
-    grace_over = account.status is ChannelStatus.CLOSING and \
-        ctx.clock() >= account.closure_started_at + account.grace_period
+    grace_over = (
+        account.status is ChannelStatus.CLOSING
+        and ctx.clock() >= account.closure_started_at + account.grace_period
+    )
     if grace_over:
         calls = [ix.seal_instruction(keys.channel, keys.program_id), ix.distribute_instruction(keys)]
         return _signed(_compile(calls, operator.pubkey(), recent), ctx, False), 0
@@ -152,7 +178,9 @@ async def _settlement_transaction(ctx: ServerContext, state: ChannelState, accou
     return _signed(tx, ctx, True), cumulative
 
 
-def settlement_voucher(ctx: ServerContext, state: ChannelState, account: ChannelAccount) -> SignedVoucher | None:
+def settlement_voucher(
+    ctx: ServerContext, state: ChannelState, account: ChannelAccount
+) -> SignedVoucher | None:
     """The stored highest voucher when it advances on-chain `settled` and can still be verified."""
     if state.highest_voucher is None:
         return None
@@ -169,12 +197,15 @@ def settlement_voucher(ctx: ServerContext, state: ChannelState, account: Channel
 
 
 def _ed25519(signed: SignedVoucher) -> Ed25519Payload:
-    return Ed25519Payload(Pubkey.from_string(signed.signer), Signature.from_string(signed.signature),
-                          voucher_message(signed.voucher))
+    return Ed25519Payload(
+        Pubkey.from_string(signed.signer),
+        Signature.from_string(signed.signature),
+        voucher_message(signed.voucher),
+    )
 
 
-def _compile(calls: list[Instruction], fee_payer: Pubkey, recent: object) -> VersionedTransaction:
-    return compile_transaction(calls, fee_payer, recent, legacy=True)  # type: ignore[arg-type]
+def _compile(calls: list[Instruction], fee_payer: Pubkey, recent: Hash) -> VersionedTransaction:
+    return compile_transaction(calls, fee_payer, recent, legacy=True)
 
 
 def _signed(tx: VersionedTransaction, ctx: ServerContext, payee_signs: bool) -> VersionedTransaction:

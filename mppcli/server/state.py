@@ -8,10 +8,10 @@ them as decimal text because SQLite integers stop at 2^63 - 1.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """Server-side channel status.
 
     `open` meters service; `closing` means a close (client, idle or forced) has begun and no new

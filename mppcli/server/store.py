@@ -82,18 +82,24 @@ class Store:
         self.path = path
 
     @classmethod
-    def open(cls, path: Path | None) -> Store:
-        """Open (creating if needed) the database at `path`; `None` gives a throwaway in-memory one."""
+    def open(cls, path: Path | None, synchronous: str = "FULL") -> Store:
+        """Open (creating if needed) the database at `path`; `None` gives a throwaway in-memory one.
+
+        `synchronous` FULL (default) survives machine crashes; NORMAL (WAL) survives process crashes
+        and skips the fsync per commit."""
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ValueError("synchronous must be FULL or NORMAL")
         lock_file = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             lock_file = _lock_exclusively(path.with_name(path.name + ".lock"))
-        conn = sqlite3.connect(":memory:" if path is None else str(path), isolation_level=None,
-                               check_same_thread=False)
+        conn = sqlite3.connect(
+            ":memory:" if path is None else str(path), isolation_level=None, check_same_thread=False
+        )
         if path is not None:
             os.chmod(path, 0o600)
             conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute(f"PRAGMA synchronous={synchronous}")
         conn.executescript(_SCHEMA)
         store = cls(conn, lock_file, path)
         store._check_version()
@@ -120,14 +126,15 @@ class Store:
         if found is None:
             self.set_meta("schema_version", str(SCHEMA_VERSION))
         elif int(found) > SCHEMA_VERSION:
-            raise RuntimeError(f"the server database uses schema {found}, newer than this mpp "
-                               f"({SCHEMA_VERSION}); upgrade mpp or use another --db")
+            raise RuntimeError(
+                f"the server database uses schema {found}, newer than this mpp "
+                f"({SCHEMA_VERSION}); upgrade mpp or use another --db"
+            )
 
     # -- reads --------------------------------------------------------------------------------
 
     def channel(self, channel_id: str) -> ChannelState | None:
-        row = self._conn.execute("SELECT body FROM channels WHERE channel_id = ?",
-                                 (channel_id,)).fetchone()
+        row = self._conn.execute("SELECT body FROM channels WHERE channel_id = ?", (channel_id,)).fetchone()
         return None if row is None else decode_channel(row[0])
 
     def channels(self, *statuses: Status) -> list[ChannelState]:
@@ -136,37 +143,43 @@ class Store:
             rows = self._conn.execute("SELECT body FROM channels").fetchall()
         else:
             marks = ",".join("?" * len(statuses))
-            rows = self._conn.execute(f"SELECT body FROM channels WHERE status IN ({marks})",
-                                      [s.value for s in statuses]).fetchall()
+            rows = self._conn.execute(
+                f"SELECT body FROM channels WHERE status IN ({marks})", [s.value for s in statuses]
+            ).fetchall()
         return [decode_channel(r[0]) for r in rows]
 
     def channel_opened_by(self, challenge_id: str) -> str | None:
-        row = self._conn.execute("SELECT channel_id FROM channels WHERE opening_challenge_id = ?",
-                                 (challenge_id,)).fetchone()
+        row = self._conn.execute(
+            "SELECT channel_id FROM channels WHERE opening_challenge_id = ?", (challenge_id,)
+        ).fetchone()
         return None if row is None else str(row[0])
 
     def cached(self, challenge_id: str, key: str) -> tuple[str, CachedResponse] | None:
         row = self._conn.execute(
             "SELECT channel_id, status, receipt, content_type, body FROM idempotency "
-            "WHERE challenge_id = ? AND key = ?", (challenge_id, key)).fetchone()
+            "WHERE challenge_id = ? AND key = ?",
+            (challenge_id, key),
+        ).fetchone()
         if row is None:
             return None
         return str(row[0]), CachedResponse(int(row[1]), row[2], str(row[3]), bytes(row[4]))
 
     def topup_seen(self, signature: str) -> str | None:
-        row = self._conn.execute("SELECT channel_id FROM topups WHERE signature = ?",
-                                 (signature,)).fetchone()
+        row = self._conn.execute("SELECT channel_id FROM topups WHERE signature = ?", (signature,)).fetchone()
         return None if row is None else str(row[0])
 
     def delivery(self, delivery_id: str) -> Delivery | None:
-        row = self._conn.execute(f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE delivery_id = ?",
-                                 (delivery_id,)).fetchone()
+        row = self._conn.execute(
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE delivery_id = ?", (delivery_id,)
+        ).fetchone()
         return None if row is None else _delivery_from_row(row)
 
     def pending_deliveries(self, channel_id: str) -> list[Delivery]:
         rows = self._conn.execute(
             f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE channel_id = ? AND status = 'pending' "
-            "ORDER BY sequence", (channel_id,)).fetchall()
+            "ORDER BY sequence",
+            (channel_id,),
+        ).fetchall()
         return [_delivery_from_row(r) for r in rows]
 
     def pending_amount(self, channel_id: str) -> int:
@@ -184,6 +197,12 @@ class Store:
             self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
+
+    def forget_details(self, channel_id: str) -> None:
+        """Drop a finished channel's idempotency cache and delivery rows (its record stays)."""
+        with self.batch() as b:
+            b.execute("DELETE FROM idempotency WHERE channel_id = ?", (channel_id,))
+            b.execute("DELETE FROM deliveries WHERE channel_id = ?", (channel_id,))
 
     def save(self, state: ChannelState) -> None:
         with self.batch() as b:
@@ -203,34 +222,64 @@ class Batch:
         self._conn.execute(
             "INSERT INTO channels (channel_id, opening_challenge_id, status, body) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(channel_id) DO UPDATE SET status = excluded.status, body = excluded.body",
-            (state.channel_id, state.opening_challenge_id, state.status.value, encode_channel(state)))
+            (state.channel_id, state.opening_challenge_id, state.status.value, encode_channel(state)),
+        )
 
     def put_cached(self, challenge_id: str, key: str, channel_id: str, response: CachedResponse) -> None:
         self._conn.execute(
             "INSERT INTO idempotency (challenge_id, key, channel_id, status, receipt, content_type, body) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (challenge_id, key, channel_id, response.status, response.receipt, response.content_type,
-             response.body))
+            (
+                challenge_id,
+                key,
+                channel_id,
+                response.status,
+                response.receipt,
+                response.content_type,
+                response.body,
+            ),
+        )
 
     def put_topup(self, signature: str, channel_id: str, amount: int) -> None:
-        self._conn.execute("INSERT INTO topups (signature, channel_id, amount) VALUES (?, ?, ?)",
-                           (signature, channel_id, str(amount)))
+        self._conn.execute(
+            "INSERT INTO topups (signature, channel_id, amount) VALUES (?, ?, ?)",
+            (signature, channel_id, str(amount)),
+        )
 
     def put_delivery(self, d: Delivery) -> None:
         self._conn.execute(
             f"INSERT OR REPLACE INTO deliveries ({_DELIVERY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (d.delivery_id, d.channel_id, d.stream_id, d.sequence, str(d.amount), d.expires_at,
-             d.status, None if d.cumulative is None else str(d.cumulative), d.voucher_signature))
+            (
+                d.delivery_id,
+                d.channel_id,
+                d.stream_id,
+                d.sequence,
+                str(d.amount),
+                d.expires_at,
+                d.status,
+                None if d.cumulative is None else str(d.cumulative),
+                d.voucher_signature,
+            ),
+        )
 
 
-_DELIVERY_COLUMNS = ("delivery_id, channel_id, stream_id, sequence, amount, expires_at, status, "
-                     "cumulative, voucher_signature")
+_DELIVERY_COLUMNS = (
+    "delivery_id, channel_id, stream_id, sequence, amount, expires_at, status, cumulative, voucher_signature"
+)
 
 
 def _delivery_from_row(row: tuple[Any, ...]) -> Delivery:
-    return Delivery(delivery_id=row[0], channel_id=row[1], stream_id=row[2], sequence=int(row[3]),
-                    amount=int(row[4]), expires_at=int(row[5]), status=row[6],
-                    cumulative=None if row[7] is None else int(row[7]), voucher_signature=row[8])
+    return Delivery(
+        delivery_id=row[0],
+        channel_id=row[1],
+        stream_id=row[2],
+        sequence=int(row[3]),
+        amount=int(row[4]),
+        expires_at=int(row[5]),
+        status=row[6],
+        cumulative=None if row[7] is None else int(row[7]),
+        voucher_signature=row[8],
+    )
 
 
 def encode_channel(state: ChannelState) -> str:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from solders.transaction import VersionedTransaction
+
 from mppcli.chain.channel import ChannelStatus
 from mppcli.chain.txcodec import partial_sign
 from mppcli.chain.verify import TopUpExpectations, TopUpRejected, verify_top_up_transaction
@@ -42,7 +44,9 @@ async def top_up(ctx: ServerContext, echo: Echo, action: TopUpAction) -> Channel
         return await _land(ctx, state, tx, signature, action.additional_amount)
 
 
-def _verified_transaction(ctx: ServerContext, state: ChannelState, action: TopUpAction):  # type: ignore[no-untyped-def]
+def _verified_transaction(
+    ctx: ServerContext, state: ChannelState, action: TopUpAction
+) -> VersionedTransaction:
     sponsor = ctx.config.operator.pubkey() if ctx.config.fee_payer else None
     expect = TopUpExpectations(channel_keys(ctx, state), action.additional_amount, sponsor=sponsor)
     try:
@@ -54,9 +58,10 @@ def _verified_transaction(ctx: ServerContext, state: ChannelState, action: TopUp
     return verified.transaction
 
 
-async def _land(ctx: ServerContext, state: ChannelState, tx: object, signature: str, amount: int
-                ) -> ChannelState:
-    submitted = await ctx.chain.submit(tx)  # type: ignore[arg-type]
+async def _land(
+    ctx: ServerContext, state: ChannelState, tx: VersionedTransaction, signature: str, amount: int
+) -> ChannelState:
+    submitted = await ctx.chain.submit(tx)
     try:
         account = await ctx.chain.channel(state.channel_id)
     except ChainMismatch as exc:

@@ -16,36 +16,53 @@ from mppcli.server.state import ChannelState
 def check_binding(state: ChannelState, signed: SignedVoucher) -> None:
     """Steps 3-4: the voucher names this channel and is signed by its authorized signer."""
     if signed.voucher.channel_id != state.channel_id:
-        raise problems.failed(f"the voucher is for channel {signed.voucher.channel_id}, not {state.channel_id}",
-                              state.channel_id)
+        raise problems.failed(
+            f"the voucher is for channel {signed.voucher.channel_id}, not {state.channel_id}",
+            state.channel_id,
+        )
     if signed.signer != state.authorized_signer:
-        raise problems.failed(f"the voucher signer {signed.signer} is not the channel's authorized signer "
-                              f"{state.authorized_signer}", state.channel_id)
+        raise problems.failed(
+            f"the voucher signer {signed.signer} is not the channel's authorized signer "
+            f"{state.authorized_signer}",
+            state.channel_id,
+        )
 
 
 def check_advance(state: ChannelState, cumulative: int, pending: int, min_delta: int | None) -> None:
     """Steps 5 and 8: strictly above the accepted watermark, within the deposit (less reservations)."""
     if cumulative <= state.accepted:
-        raise problems.failed(f"cumulativeAmount {cumulative} does not exceed the accepted cumulative "
-                              f"{state.accepted}", state.channel_id)
+        raise problems.failed(
+            f"cumulativeAmount {cumulative} does not exceed the accepted cumulative {state.accepted}",
+            state.channel_id,
+        )
     if cumulative + pending > state.deposit:
         reserved = f" ({pending} reserved for metered deliveries)" if pending else ""
-        raise problems.failed(f"cumulativeAmount {cumulative} exceeds the channel deposit {state.deposit}"
-                              f"{reserved}; top up the channel", state.channel_id)
+        raise problems.failed(
+            f"cumulativeAmount {cumulative} exceeds the channel deposit {state.deposit}"
+            f"{reserved}; top up the channel",
+            state.channel_id,
+        )
     if min_delta and cumulative - state.accepted < min_delta:
-        raise problems.failed(f"the voucher adds {cumulative - state.accepted}, below minVoucherDelta "
-                              f"{min_delta}", state.channel_id)
+        raise problems.failed(
+            f"the voucher adds {cumulative - state.accepted}, below minVoucherDelta {min_delta}",
+            state.channel_id,
+        )
 
 
 def check_cost(state: ChannelState, cumulative: int, cost: int) -> None:
     """Step 5's last rule: the increment pays exactly this request (with any unspent balance)."""
     if cumulative - state.spent < cost:
-        raise problems.failed(f"the voucher authorizes {cumulative - state.spent} beyond what was spent; "
-                              f"this request costs {cost}", state.channel_id)
+        raise problems.failed(
+            f"the voucher authorizes {cumulative - state.spent} beyond what was spent; "
+            f"this request costs {cost}",
+            state.channel_id,
+        )
     if cumulative - state.accepted > cost:
-        raise problems.failed(f"the voucher adds {cumulative - state.accepted} but this request costs {cost}; "
-                              f"sign cumulativeAmount {max(state.accepted + 1, state.spent + cost)}",
-                              state.channel_id)
+        raise problems.failed(
+            f"the voucher adds {cumulative - state.accepted} but this request costs {cost}; "
+            f"sign cumulativeAmount {max(state.accepted + 1, state.spent + cost)}",
+            state.channel_id,
+        )
 
 
 def check_signature_and_expiry(state: ChannelState, signed: SignedVoucher, now: float, skew: int) -> None:
@@ -57,8 +74,9 @@ def check_signature_and_expiry(state: ChannelState, signed: SignedVoucher, now: 
         raise problems.failed("the voucher signature does not verify", state.channel_id)
 
 
-def verify_voucher(state: ChannelState, signed: SignedVoucher, *, pending: int, min_delta: int | None,
-                   now: float, skew: int) -> None:
+def verify_voucher(
+    state: ChannelState, signed: SignedVoucher, *, pending: int, min_delta: int | None, now: float, skew: int
+) -> None:
     """Every off-chain check of a voucher that advances the watermark (cost rules aside)."""
     check_binding(state, signed)
     check_advance(state, signed.voucher.cumulative_amount, pending, min_delta)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+from collections.abc import Awaitable, Callable
 
 from solders.hash import Hash
 from solders.pubkey import Pubkey
@@ -54,10 +55,10 @@ class Watchdog:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _every(self, seconds: float, duty: object) -> None:
+    async def _every(self, seconds: float, duty: Callable[[], Awaitable[None]]) -> None:
         while True:
             try:
-                await duty()  # type: ignore[operator]
+                await duty()
             except (RpcError, MalformedError, ChainMismatch) as exc:
                 self.ctx.log(f"watchdog: {exc}")
             await asyncio.sleep(seconds)
@@ -99,22 +100,31 @@ class Watchdog:
         for state in waiting:
             account = await self.ctx.chain.channel(state.channel_id)
             if account is None:
-                self.ctx.store.save(dataclasses.replace(state, reclaimed=True))
+                self._done(state)
             elif account.status is ChannelStatus.DISTRIBUTED and slot > account.open_slot + OPEN_SLOT_WINDOW:
                 ready.append(state)
         for start in range(0, len(ready), RECLAIM_BATCH):
-            await self._reclaim_batch(ready[start:start + RECLAIM_BATCH])
+            await self._reclaim_batch(ready[start : start + RECLAIM_BATCH])
+
+    def _done(self, state: ChannelState) -> None:
+        """The channel is gone from the chain: keep its record, drop its retry and delivery rows."""
+        self.ctx.store.save(dataclasses.replace(state, reclaimed=True))
+        self.ctx.store.forget_details(state.channel_id)
 
     async def _reclaim_batch(self, batch: list[ChannelState]) -> None:
         operator = self.ctx.config.operator
         blockhash, _ = await self.ctx.chain.blockhash()
         targets = [(Pubkey.from_string(s.channel_id), Pubkey.from_string(s.rent_payer)) for s in batch]
-        tx = build_reclaim_transaction(targets, Hash.from_string(blockhash), operator.pubkey(),
-                                       Pubkey.from_string(self.ctx.config.program_id))
+        tx = build_reclaim_transaction(
+            targets,
+            Hash.from_string(blockhash),
+            operator.pubkey(),
+            Pubkey.from_string(self.ctx.config.program_id),
+        )
         submitted = await self.ctx.chain.submit(partial_sign(tx, [operator]))
         if not submitted.ok:
             self.ctx.log(f"reclaim of {len(batch)} channels failed: {submitted.error}")
             return
         for state in batch:
-            self.ctx.store.save(dataclasses.replace(state, reclaimed=True))
+            self._done(state)
         self.ctx.log(f"reclaimed {len(batch)} channels (tx {submitted.signature})")

@@ -6,6 +6,7 @@ doctor's default, mainnet, is never contacted by the tests.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import stat
@@ -173,18 +174,17 @@ def test_without_a_keyring_backend_the_keyring_check_fails_with_what_to_do(mpp_h
     assert "keypair" in keyring["hint"]
 
 
-@pytest.fixture
-def silent_bus(tmp_path: Path) -> Iterator[str]:
-    """A D-Bus address whose socket accepts connections and never answers (a hung keyring)."""
-    path = tmp_path / "bus.sock"
-    server = socket.socket(socket.AF_UNIX)
-    server.bind(str(path))
+@contextlib.contextmanager
+def _silent_server(family: socket.AddressFamily, address: object) -> Iterator[socket.socket]:
+    """A listening socket that accepts connections and never answers (a hung peer)."""
+    server = socket.socket(family)
+    server.bind(address)
     server.listen(8)
+    server.settimeout(0.2)
     accepted: list[socket.socket] = []
     stop = threading.Event()
 
     def accept() -> None:
-        server.settimeout(0.2)
         while not stop.is_set():
             try:
                 accepted.append(server.accept()[0])
@@ -193,12 +193,34 @@ def silent_bus(tmp_path: Path) -> Iterator[str]:
 
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
-    yield f"unix:path={path}"
-    stop.set()
-    thread.join(5)
-    for conn in accepted:
-        conn.close()
-    server.close()
+    try:
+        yield server
+    finally:
+        stop.set()
+        thread.join(5)
+        for conn in accepted:
+            conn.close()
+        server.close()
+
+
+@pytest.fixture
+def silent_bus(tmp_path: Path) -> Iterator[str]:
+    """A D-Bus address nobody answers on: the keyring hangs like a locked one waiting for a prompt."""
+    with _silent_server(socket.AF_UNIX, str(tmp_path / "bus.sock")):
+        yield f"unix:path={tmp_path / 'bus.sock'}"
+
+
+def test_an_rpc_that_never_answers_is_time_boxed(mpp_home: Path) -> None:
+    with _silent_server(socket.AF_INET, ("127.0.0.1", 0)) as server:
+        url = f"http://127.0.0.1:{server.getsockname()[1]}"
+        started = time.monotonic()
+        run = mpp("doctor", "--timeout", "1", "-u", url, "--json", home=mpp_home, timeout=60)
+        elapsed = time.monotonic() - started
+    assert run.exit_code == 0, run
+    assert elapsed < 20
+    rpc = run.json["rpc"]
+    assert (rpc["status"], rpc["url"]) == ("fail", url)
+    assert "is not answering" in rpc["summary"]
 
 
 def test_a_keyring_that_never_answers_is_time_boxed(mpp_home: Path, dead_rpc: str, silent_bus: str) -> None:

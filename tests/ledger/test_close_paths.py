@@ -52,7 +52,7 @@ def test_forced_close_request_seal_withdraw_distribute_reclaim(chain: Chain) -> 
 
     reclaim = reclaim_instruction(opened.channel, rent_payer)
     assert chain.error([reclaim], opened.payer) == [0, {"Custom": 2414}]
-    chain.warp(slots=OPEN_SLOT_WINDOW)
+    chain.warp(slots=OPEN_SLOT_WINDOW + 1)
     chain.submit([reclaim_instruction(opened.channel, rent_payer)], opened.payer)
     assert not chain.exists(opened.channel)
 

@@ -105,7 +105,7 @@ def test_reclaim_waits_for_the_open_slot_window_then_returns_the_rent(chain: Cha
     assert chain.channel(opened.channel).status == ChannelStatus.DISTRIBUTED  # type: ignore[union-attr]
     assert chain.error([reclaim_instruction(opened.channel, rent_payer)], anyone) == [0, {"Custom": 2414}]
     assert chain.error([reclaim_instruction(opened.channel, anyone.pubkey())], anyone) == [0, {"Custom": 10}]
-    chain.warp(slots=OPEN_SLOT_WINDOW)
+    chain.warp(slots=OPEN_SLOT_WINDOW + 1)
     channel_rent = chain.lamports(opened.channel)
     before = chain.lamports(rent_payer)
     chain.submit([reclaim_instruction(opened.channel, rent_payer)], anyone)
@@ -120,3 +120,11 @@ def test_channel_instructions_reject_accounts_that_are_not_channels(chain: Chain
                        anyone.pubkey())
     assert chain.error([seal_instruction(keys.channel)], anyone) == [0, "InvalidAccountOwner"]
     assert chain.error([request_close_instruction(keys)], anyone) == [0, "InvalidAccountOwner"]
+
+
+def test_emit_event_cannot_be_called_from_outside(chain: Chain) -> None:
+    from mppcli.chain.instructions import encode_instruction
+
+    anyone = chain.fund(SOL)
+    ix = unsigned(encode_instruction("emitEvent", {}, {}), 0)
+    assert chain.error([ix], anyone) == [0, {"Custom": 1}]

@@ -38,8 +38,12 @@ class ServerProcess:
         full_env = {**os.environ, "MPP_HOME": str(home), **(env or {})}
         full_env.pop("MPP_RPC_URL", None)
         with open(log_path, "wb") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "mppcli", "serve", "--port", "0", "--json", *args],
-                                    stdout=subprocess.PIPE, stderr=log, env=full_env)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "mppcli", "serve", "--port", "0", "--json", *args],
+                stdout=subprocess.PIPE,
+                stderr=log,
+                env=full_env,
+            )
         assert proc.stdout is not None
         line = _read_line(proc, READY_TIMEOUT)
         if not line:
@@ -95,8 +99,9 @@ class Chain:
     rpc_url: str
 
     def call(self, method: str, params: list[Any]) -> Any:
-        answer = httpx.post(self.rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params},
-                            timeout=30).json()
+        answer = httpx.post(
+            self.rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}, timeout=30
+        ).json()
         if "error" in answer:
             raise AssertionError(f"{method} failed: {answer['error']}")
         return answer["result"]

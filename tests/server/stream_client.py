@@ -29,18 +29,29 @@ class StreamLog:
     body: str = ""
 
 
-def consume(payer: Payer, cumulative: int, chunks: int, commit: bool = True,
-            on_pause: Callable[[dict[str, Any]], None] | None = None,
-            headers: dict[str, str] | None = None) -> StreamLog:
+def consume(
+    payer: Payer,
+    cumulative: int,
+    chunks: int,
+    commit: bool = True,
+    on_pause: Callable[[dict[str, Any]], None] | None = None,
+    headers: dict[str, str] | None = None,
+) -> StreamLog:
     """Pay chunk 1 with a voucher for `cumulative`, then follow the stream to its end."""
     challenge, _ = payer.challenge("/stream")
     signed = payer.voucher(cumulative)
     auth = format_authorization(Credential(challenge, payer.voucher_payload(signed)))
     watermark = cumulative
     log = StreamLog()
-    with httpx.Client(timeout=httpx.Timeout(60, read=None)) as http, connect_sse(
-            http, "GET", f"{payer.server.url}/stream?chunks={chunks}",
-            headers={"Authorization": auth, **(headers or {})}) as source:
+    with (
+        httpx.Client(timeout=httpx.Timeout(60, read=None)) as http,
+        connect_sse(
+            http,
+            "GET",
+            f"{payer.server.url}/stream?chunks={chunks}",
+            headers={"Authorization": auth, **(headers or {})},
+        ) as source,
+    ):
         log.status = source.response.status_code
         if log.status != 200:
             source.response.read()
@@ -72,8 +83,9 @@ def consume(payer: Payer, cumulative: int, chunks: int, commit: bool = True,
 
 def _commit(payer: Payer, http: httpx.Client, directive: Any, watermark: int, log: StreamLog) -> int:
     signed = payer.voucher(watermark + directive.amount)
-    answer = http.post(str(directive.commit_url), json={"deliveryId": directive.delivery_id,
-                                                        "voucher": signed.to_json()})
+    answer = http.post(
+        str(directive.commit_url), json={"deliveryId": directive.delivery_id, "voucher": signed.to_json()}
+    )
     assert answer.status_code == 200, answer.text
     log.commits.append(parse_commit_receipt(answer.json()))
     return watermark + directive.amount

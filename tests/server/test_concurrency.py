@@ -39,7 +39,9 @@ def test_many_clients_racing_vouchers_reach_exactly_the_expected_cumulative(open
     async def race() -> list[tuple[int, int]]:
         limits = httpx.Limits(max_connections=clients)
         async with httpx.AsyncClient(timeout=60, limits=limits) as http:
-            return await asyncio.gather(*(_post_until_accepted(http, opened.server.url + "/paid", a) for a in auths))
+            return await asyncio.gather(
+                *(_post_until_accepted(http, opened.server.url + "/paid", a) for a in auths)
+            )
 
     results = asyncio.run(race())
     accepted = sorted(cumulative for cumulative, _ in results)
@@ -54,8 +56,9 @@ def test_the_same_voucher_posted_concurrently_is_accepted_once(opened: Payer) ->
 
     async def burst() -> list[int]:
         async with httpx.AsyncClient(timeout=60) as http:
-            answers = await asyncio.gather(*(http.get(opened.server.url + "/paid", headers={"Authorization": auth})
-                                             for _ in range(20)))
+            answers = await asyncio.gather(
+                *(http.get(opened.server.url + "/paid", headers={"Authorization": auth}) for _ in range(20))
+            )
         return [a.status_code for a in answers]
 
     statuses = asyncio.run(burst())
@@ -70,8 +73,11 @@ def test_concurrent_retries_with_one_idempotency_key_debit_once(opened: Payer) -
 
     async def burst() -> list[httpx.Response]:
         async with httpx.AsyncClient(timeout=60) as http:
-            return list(await asyncio.gather(*(http.get(opened.server.url + "/paid", headers=headers)
-                                               for _ in range(20))))
+            return list(
+                await asyncio.gather(
+                    *(http.get(opened.server.url + "/paid", headers=headers) for _ in range(20))
+                )
+            )
 
     answers = asyncio.run(burst())
     assert {a.status_code for a in answers} == {200}
@@ -87,10 +93,14 @@ def test_channels_do_not_block_each_other(server) -> None:  # type: ignore[no-un
 
     async def spend() -> None:
         async with httpx.AsyncClient(timeout=60) as http:
+
             async def one(p: Payer, c) -> None:  # type: ignore[no-untyped-def]
                 for k in range(1, 11):
-                    r = await http.get(server.url + "/paid", headers={"Authorization": _auth(p, c, k * PRICE)})
+                    r = await http.get(
+                        server.url + "/paid", headers={"Authorization": _auth(p, c, k * PRICE)}
+                    )
                     assert r.status_code == 200, r.text
+
             await asyncio.gather(*(one(p, c) for p, c in zip(payers, challenges, strict=True)))
 
     asyncio.run(spend())

@@ -21,9 +21,16 @@ PRICE = 10_000
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    running = ServerProcess.start(tmp_path_factory.mktemp("serve") / "home", "--ephemeral",
-                                  "--idle-timeout-options", "1,600", "--reclaim-interval", "0.5",
-                                  "--chain-watch-interval", "0.5")
+    running = ServerProcess.start(
+        tmp_path_factory.mktemp("serve") / "home",
+        "--ephemeral",
+        "--idle-timeout-options",
+        "1,600",
+        "--reclaim-interval",
+        "0.5",
+        "--chain-watch-interval",
+        "0.5",
+    )
     yield running
     running.stop()
 
@@ -42,6 +49,7 @@ def settled_on_chain(payer: Payer) -> Callable[[], bool]:
     def check() -> bool:
         account = payer.chain.channel(str(payer.channel_id))
         return account is None or account.status is ChannelStatus.DISTRIBUTED
+
     return check
 
 
@@ -67,7 +75,7 @@ def test_a_busy_channel_is_not_closed_for_idleness(payer: Payer) -> None:
     assert payer.pay(2 * PRICE).status_code == 200
 
 
-def test_a_forced_close_stops_service_and_is_settled_within_grace(payer: Payer) -> None:
+def test_spec_choice_a_forced_close_stops_service_at_once_and_is_settled_within_grace(payer: Payer) -> None:
     mint, recipient = payer.server.ready["mint"], payer.server.ready["recipient"]
     before = payer.chain.token_balance(recipient, mint)
     assert payer.open(idle=600).status_code == 200

@@ -41,14 +41,14 @@ def test_an_offered_idle_timeout_is_honoured(payer: Payer) -> None:
     assert receipt_of(payer.open(DEPOSIT, idle=30)).idle_timeout_seconds == 30
 
 
-def test_an_idle_timeout_that_was_not_offered_is_refused_before_broadcast(payer: Payer) -> None:
+def test_spec_choice_unoffered_idle_timeout_is_verification_failed_before_broadcast(payer: Payer) -> None:
     problem = problem_of(payer.open(DEPOSIT, idle=45))
     assert problem.name == "verification-failed"
     assert "not one of the advertised options" in problem.detail and "30, 600, 86400" in problem.detail
     assert payer.chain.token_balance(payer.pubkey, payer.server.ready["mint"]) == payer.funds
 
 
-def test_bump_in_the_open_payload_is_a_malformed_credential(payer: Payer) -> None:
+def test_spec_choice_bump_in_the_open_payload_is_a_malformed_credential(payer: Payer) -> None:
     problem = problem_of(payer.open(DEPOSIT, mutate=lambda p: p.update(bump=255)))
     assert problem.name == "malformed-credential" and "bump" in problem.detail
 
@@ -81,7 +81,9 @@ def test_payload_and_transaction_must_agree(payer: Payer) -> None:
 def test_a_transaction_on_another_blockhash_is_refused(payer: Payer) -> None:
     challenge, request = payer.challenge()
     stale = "11111111111111111111111111111111"
-    problem = problem_of(payer.send(payer.open_payload(challenge, request, DEPOSIT, blockhash=stale), challenge))
+    problem = problem_of(
+        payer.send(payer.open_payload(challenge, request, DEPOSIT, blockhash=stale), challenge)
+    )
     assert problem.name == "verification-failed" and "blockhash" in problem.detail
 
 
@@ -111,9 +113,15 @@ def test_authentication_in_client_mode_is_malformed(payer: Payer) -> None:
 
 def test_an_open_slot_after_the_challenged_slot_is_refused(payer: Payer) -> None:
     challenge, request = payer.challenge()
-    later = dataclasses.replace(request.method_details, recent_slot=int(request.method_details.recent_slot or 0))
-    params = payer.open_params(dataclasses.replace(request, method_details=later), DEPOSIT, 9,
-                               open_slot=int(later.recent_slot or 0) + 5)
+    later = dataclasses.replace(
+        request.method_details, recent_slot=int(request.method_details.recent_slot or 0)
+    )
+    params = payer.open_params(
+        dataclasses.replace(request, method_details=later),
+        DEPOSIT,
+        9,
+        open_slot=int(later.recent_slot or 0) + 5,
+    )
     payload = payer.open_payload(challenge, request, DEPOSIT, salt=9, tx_params=params)
     payload["openSlot"] = str(params.open_slot)
     payload["channelId"] = str(params.channel)
@@ -131,16 +139,26 @@ def test_a_tampered_challenge_is_an_invalid_challenge(payer: Payer) -> None:
     assert problem.name == "invalid-challenge" and problem.code == "challenge_verification_failed"
 
 
-def _signed_challenge(server: ServerProcess, original: Challenge, request: dict[str, Any],
-                      expires: str) -> Challenge:
-    return new_challenge(secret_of(server), realm=original.realm, method=original.method, intent=original.intent,
-                         request=request, expires=expires, description=original.description,
-                         opaque={"route": "/paid"})
+def _signed_challenge(
+    server: ServerProcess, original: Challenge, request: dict[str, Any], expires: str
+) -> Challenge:
+    return new_challenge(
+        secret_of(server),
+        realm=original.realm,
+        method=original.method,
+        intent=original.intent,
+        request=request,
+        expires=expires,
+        description=original.description,
+        opaque={"route": "/paid"},
+    )
 
 
 def test_an_expired_challenge_is_an_invalid_challenge(payer: Payer) -> None:
     challenge, request = payer.challenge()
-    expired = _signed_challenge(payer.server, challenge, challenge.decoded_request(), "2020-01-01T00:00:00.000Z")
+    expired = _signed_challenge(
+        payer.server, challenge, challenge.decoded_request(), "2020-01-01T00:00:00.000Z"
+    )
     problem = problem_of(payer.send(payer.open_payload(expired, request, DEPOSIT), expired))
     assert problem.name == "invalid-challenge" and problem.code == "challenge_expired"
     assert payer.chain.token_balance(payer.pubkey, payer.server.ready["mint"]) == payer.funds
@@ -175,7 +193,7 @@ def test_open_needs_a_new_channel_challenge(opened: Payer) -> None:
     assert problem.name == "verification-failed" and "new-channel challenge" in problem.detail
 
 
-def test_resume_challenge_carries_channel_and_idle_timeout_only(opened: Payer) -> None:
+def test_spec_choice_resume_challenge_carries_channel_and_idle_timeout_only(opened: Payer) -> None:
     _, request = opened.challenge(headers={"X-Payment-Channel": str(opened.channel_id)})
     d = request.method_details
     assert (d.channel_id, d.idle_timeout_seconds) == (opened.channel_id, 600)
@@ -184,15 +202,23 @@ def test_resume_challenge_carries_channel_and_idle_timeout_only(opened: Payer) -
     assert unknown.method_details.channel_id is None and unknown.method_details.recent_blockhash
 
 
-def test_challenge_fields_come_from_the_server_configuration(payer: Payer) -> None:
+def test_spec_choice_token_program_and_all_fields_come_from_the_server_configuration(payer: Payer) -> None:
     challenge, request = payer.challenge()
     assert isinstance(request, SessionRequest)
     d = request.method_details
     ready = payer.server.ready
     assert (request.currency, request.recipient, request.amount, request.unit_type) == (
-        ready["mint"], ready["recipient"], 10_000, "request")
-    assert (d.network, d.fee_payer, d.fee_payer_key, d.voucher_signer) == ("localnet", True, ready["operator"],
-                                                                           "client")
+        ready["mint"],
+        ready["recipient"],
+        10_000,
+        "request",
+    )
+    assert (d.network, d.fee_payer, d.fee_payer_key, d.voucher_signer) == (
+        "localnet",
+        True,
+        ready["operator"],
+        "client",
+    )
     assert d.token_program == "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA" and d.decimals == 6
     assert d.grace_period_seconds == 900 and d.idle_timeout_options_seconds == (30, 600, 86400)
     assert request.minimum_deposit == 100_000 and request.suggested_deposit == 1_000_000

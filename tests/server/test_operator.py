@@ -22,8 +22,14 @@ PRICE, CHUNK, DEPOSIT = 10_000, 1_000, 100_000
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    running = ServerProcess.start(tmp_path_factory.mktemp("serve") / "home", "--ephemeral",
-                                  "--voucher-signer", "operator", "--stream-pause", "0.5")
+    running = ServerProcess.start(
+        tmp_path_factory.mktemp("serve") / "home",
+        "--ephemeral",
+        "--voucher-signer",
+        "operator",
+        "--stream-pause",
+        "0.5",
+    )
     yield running
     running.stop()
 
@@ -78,8 +84,10 @@ def test_open_needs_a_valid_proof(payer: Payer) -> None:
         p["authentication"] = sign_bearer(payer.keypair, str(Keypair().pubkey()), "x").to_json()
 
     assert problem_of(payer.open(DEPOSIT, mutate=wrong_proof)).name == "verification-failed"
-    assert problem_of(payer.open(DEPOSIT, mutate=lambda p: p.pop("authentication"))).name == \
-        "malformed-credential"
+    assert (
+        problem_of(payer.open(DEPOSIT, mutate=lambda p: p.pop("authentication"))).name
+        == "malformed-credential"
+    )
 
 
 def test_a_voucher_action_on_an_operator_channel_is_malformed(opened: Payer) -> None:
@@ -97,11 +105,18 @@ def test_use_stops_at_the_deposit(opened: Payer) -> None:
 def test_an_operator_stream_is_debited_chunk_by_chunk(opened: Payer) -> None:
     assert opened.opened_with is not None
     auth = sign_bearer(opened.keypair, str(opened.channel_id), opened.opened_with.id).to_json()
-    header = format_authorization(Credential(opened.opened_with, {
-        "action": "use", "channelId": opened.channel_id, "authentication": auth}))
+    header = format_authorization(
+        Credential(
+            opened.opened_with, {"action": "use", "channelId": opened.channel_id, "authentication": auth}
+        )
+    )
     frames: list[tuple[str, str]] = []
-    with httpx.Client(timeout=httpx.Timeout(60, read=None)) as http, connect_sse(
-            http, "GET", opened.server.url + "/stream?chunks=4", headers={"Authorization": header}) as source:
+    with (
+        httpx.Client(timeout=httpx.Timeout(60, read=None)) as http,
+        connect_sse(
+            http, "GET", opened.server.url + "/stream?chunks=4", headers={"Authorization": header}
+        ) as source,
+    ):
         assert source.response.status_code == 200
         assert parse_receipt(source.response.headers["payment-receipt"]).spent == CHUNK
         frames = [(sse.event, sse.data) for sse in source.iter_sse()]
@@ -121,5 +136,3 @@ def test_close_by_proof_settles_the_operator_vouchers(opened: Payer) -> None:
     receipt = receipt_of(opened.close())
     assert receipt.refunded == DEPOSIT - 3 * PRICE
     assert opened.chain.token_balance(recipient, mint) - before == 3 * PRICE
-
-

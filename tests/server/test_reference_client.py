@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from solders.keypair import Keypair
 
-from tests.interop.conftest import ref_python, refkit  # noqa: F401  (fixtures)
+from tests.interop.conftest import _ref_python_path
 from tests.interop.refkit_runner import RefKit
 from tests.server.harness import ServerProcess
 
@@ -19,10 +19,20 @@ PRICE, CHUNK, DEPOSIT, FUNDS = 10_000, 1_000, 1_000_000, 5_000_000
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    running = ServerProcess.start(tmp_path_factory.mktemp("serve") / "home", "--ephemeral",
-                                  "--stream-pause", "1")
+    running = ServerProcess.start(
+        tmp_path_factory.mktemp("serve") / "home", "--ephemeral", "--stream-pause", "1"
+    )
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="module")
+def refkit(tmp_path_factory: pytest.TempPathFactory) -> RefKit:
+    """The interop drivers under the reference venv's python (skip when there is none)."""
+    python = _ref_python_path()
+    if python is None or not python.exists():
+        pytest.skip("no reference implementation venv (set MPP_REF_PYTHON; scripts/test creates .ref/)")
+    return RefKit(python, tmp_path_factory.mktemp("refkit-cwd"))
 
 
 def _payer(server: ServerProcess) -> Keypair:
@@ -32,15 +42,28 @@ def _payer(server: ServerProcess) -> Keypair:
     return payer
 
 
-def test_reference_client_completes_a_session_against_mpp_serve(server: ServerProcess, refkit: RefKit) -> None:  # noqa: F811
+def test_reference_client_completes_a_session_against_mpp_serve(
+    server: ServerProcess, refkit: RefKit
+) -> None:
     payer = _payer(server)
     mint, recipient = server.ready["mint"], server.ready["recipient"]
     payee_before = server.chain.token_balance(recipient, mint)
-    answer = refkit.ok("client.py", {
-        "url": server.url, "payerSecret": str(payer), "paidPath": "/paid", "requests": 3,
-        "streamPath": "/stream?chunks=5", "streams": 1, "streamCommit": "each",
-        "topUp": {"amount": "200000"}, "rpcUrl": server.ready["rpcUrl"], "close": True,
-    }, timeout=240)
+    answer = refkit.ok(
+        "client.py",
+        {
+            "url": server.url,
+            "payerSecret": str(payer),
+            "paidPath": "/paid",
+            "requests": 3,
+            "streamPath": "/stream?chunks=5",
+            "streams": 1,
+            "streamCommit": "each",
+            "topUp": {"amount": "200000"},
+            "rpcUrl": server.ready["rpcUrl"],
+            "close": True,
+        },
+        timeout=240,
+    )
     spent = 3 * PRICE + 5 * CHUNK
     assert int(answer["cumulative"]) == spent, answer
     assert [s["status"] for s in answer["steps"]] == [200] * len(answer["steps"])
@@ -50,15 +73,25 @@ def test_reference_client_completes_a_session_against_mpp_serve(server: ServerPr
     assert server.chain.token_balance(str(payer.pubkey()), mint) == FUNDS - spent
 
 
-def test_reference_whole_stream_consumer_pays_for_what_it_received(server: ServerProcess,
-                                                                    refkit: RefKit) -> None:  # noqa: F811
+def test_reference_whole_stream_consumer_pays_for_what_it_received(
+    server: ServerProcess, refkit: RefKit
+) -> None:
     """The reference's stock MeteredSseStream commits once, after [DONE], for the latest directive:
     our server sends one metered chunk ahead of payment, pauses, ends, and the late commit pays it."""
     payer = _payer(server)
-    answer = refkit.ok("client.py", {
-        "url": server.url, "payerSecret": str(payer), "requests": 1, "streamPath": "/stream?chunks=4",
-        "streams": 1, "streamCommit": "end", "close": True,
-    }, timeout=240)
+    answer = refkit.ok(
+        "client.py",
+        {
+            "url": server.url,
+            "payerSecret": str(payer),
+            "requests": 1,
+            "streamPath": "/stream?chunks=4",
+            "streams": 1,
+            "streamCommit": "end",
+            "close": True,
+        },
+        timeout=240,
+    )
     stream = answer["streams"][0]
     assert len(stream["messages"]) == 2, stream  # chunk 1 (paid by the request) and one on credit
     assert int(answer["cumulative"]) == PRICE + 2 * CHUNK

@@ -30,10 +30,14 @@ def test_a_restart_continues_every_open_channel(tmp_path) -> None:  # type: igno
         payer.server = server
 
         replay = payer.send(payload, challenge, headers={"Idempotency-Key": "k1"})
-        assert replay.content == first.content and replay.headers["payment-receipt"] == first.headers[
-            "payment-receipt"]
-        committed = httpx.post(server.url + "/__402/session/commit",
-                               json={"deliveryId": pending, "voucher": payer.voucher(PRICE + 2 * CHUNK).to_json()})
+        assert (
+            replay.content == first.content
+            and replay.headers["payment-receipt"] == first.headers["payment-receipt"]
+        )
+        committed = httpx.post(
+            server.url + "/__402/session/commit",
+            json={"deliveryId": pending, "voucher": payer.voucher(PRICE + 2 * CHUNK).to_json()},
+        )
         assert committed.status_code == 200, committed.text
         assert problem_of(payer.pay(PRICE + 2 * CHUNK)).name == "verification-failed"  # not monotonic
         assert receipt_of(payer.pay(2 * PRICE + 2 * CHUNK)).spent == 2 * PRICE + 2 * CHUNK
@@ -44,9 +48,18 @@ def test_a_restart_continues_every_open_channel(tmp_path) -> None:  # type: igno
 
 
 def test_a_second_server_cannot_share_the_database(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    server = ServerProcess.start(tmp_path / "home", "--ephemeral")
+    db = str(tmp_path / "server.db")
+    server = ServerProcess.start(tmp_path / "home", "--ephemeral", "--db", db)
     try:
         with pytest.raises(AssertionError, match="another mpp serve"):
-            ServerProcess.start(tmp_path / "home", "--ephemeral")
+            ServerProcess.start(tmp_path / "home2", "--ephemeral", "--db", db)
     finally:
         server.stop()
+
+
+def test_spec_choice_one_cluster_per_database(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A database remembers its cluster's genesis hash and never meters another cluster's channels."""
+    db = str(tmp_path / "server.db")
+    ServerProcess.start(tmp_path / "home", "--ephemeral", "--db", db).stop()
+    with pytest.raises(AssertionError, match="another cluster"):
+        ServerProcess.start(tmp_path / "home", "--ephemeral", "--db", db)  # a new throwaway chain

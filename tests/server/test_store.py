@@ -16,18 +16,37 @@ U64_MAX = (1 << 64) - 1
 
 def make_state(channel_id: str = "Chan111", **changes: object) -> ChannelState:
     base = ChannelState(
-        channel_id=channel_id, payer="Payer1", payee="Payee1", mint="Mint1", token_program="Tok1",
-        authorized_signer="Signer1", salt=U64_MAX, open_slot=123, grace_period=900,
-        splits=(("R1", 250), ("R2", 100)), rent_payer="Op1", voucher_signer="client",
-        opening_challenge_id=f"ch-{channel_id}", authentication=None, deposit=1_000_000,
-        idle_timeout=600, last_activity_at=1.5, created_at=1.0)
+        channel_id=channel_id,
+        payer="Payer1",
+        payee="Payee1",
+        mint="Mint1",
+        token_program="Tok1",
+        authorized_signer="Signer1",
+        salt=U64_MAX,
+        open_slot=123,
+        grace_period=900,
+        splits=(("R1", 250), ("R2", 100)),
+        rent_payer="Op1",
+        voucher_signer="client",
+        opening_challenge_id=f"ch-{channel_id}",
+        authentication=None,
+        deposit=1_000_000,
+        idle_timeout=600,
+        last_activity_at=1.5,
+        created_at=1.0,
+    )
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
 
 def test_channel_round_trips_u64_values_beyond_sqlite_int64(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "s.db")
-    state = make_state(accepted=U64_MAX - 1, spent=U64_MAX - 2, highest_voucher={"signature": "x"},
-                       authentication={"type": "proof", "payer": "p"}, status=Status.CLOSING)
+    state = make_state(
+        accepted=U64_MAX - 1,
+        spent=U64_MAX - 2,
+        highest_voucher={"signature": "x"},
+        authentication={"type": "proof", "payer": "p"},
+        status=Status.CLOSING,
+    )
     store.save(state)
     assert store.channel("Chan111") == state
     assert store.channel("missing") is None
@@ -98,3 +117,16 @@ def test_database_file_is_private(tmp_path: Path) -> None:
     path = tmp_path / "dir" / "s.db"
     Store.open(path)
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_forgetting_a_finished_channel_drops_only_its_retry_and_delivery_rows(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "s.db")
+    for channel in ("A", "B"):
+        store.save(make_state(channel))
+        with store.batch() as b:
+            b.put_delivery(Delivery(f"{channel}:1", channel, 1, 5, 99))
+            b.put_cached("ch", f"key-{channel}", channel, CachedResponse(200, None, "text/plain", b"x"))
+    store.forget_details("A")
+    assert store.channel("A") == make_state("A")
+    assert store.delivery("A:1") is None and store.cached("ch", "key-A") is None
+    assert store.delivery("B:1") is not None and store.cached("ch", "key-B") is not None

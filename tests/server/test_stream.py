@@ -16,8 +16,9 @@ CHUNK = 1_000  # --chunk-price 0.001
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    running = ServerProcess.start(tmp_path_factory.mktemp("serve") / "home", "--ephemeral",
-                                  "--stream-pause", "1.5")
+    running = ServerProcess.start(
+        tmp_path_factory.mktemp("serve") / "home", "--ephemeral", "--stream-pause", "1.5"
+    )
     yield running
     running.stop()
 
@@ -46,11 +47,15 @@ def test_without_commits_the_stream_pauses_then_ends(opened: Payer) -> None:
     assert log.receipt["pendingDeliveries"] == [log.directives[0].delivery_id]
     # the delivered chunk can still be paid for after the stream ended
     signed = opened.voucher(2 * CHUNK)
-    answer = httpx.post(opened.server.url + "/__402/session/commit",
-                        json={"deliveryId": log.directives[0].delivery_id, "voucher": signed.to_json()})
+    answer = httpx.post(
+        opened.server.url + "/__402/session/commit",
+        json={"deliveryId": log.directives[0].delivery_id, "voucher": signed.to_json()},
+    )
     assert answer.status_code == 200 and answer.json()["status"] == "committed"
-    replay = httpx.post(opened.server.url + "/__402/session/commit",
-                        json={"deliveryId": log.directives[0].delivery_id, "voucher": signed.to_json()})
+    replay = httpx.post(
+        opened.server.url + "/__402/session/commit",
+        json={"deliveryId": log.directives[0].delivery_id, "voucher": signed.to_json()},
+    )
     assert replay.json()["status"] == "replayed" and replay.json()["cumulative"] == str(2 * CHUNK)
 
 
@@ -83,30 +88,44 @@ def test_side_channel_answers_as_the_reference_does(opened: Payer) -> None:
     url = opened.server.url
     wrong_method = httpx.get(url + "/__402/session/commit")
     assert (wrong_method.status_code, wrong_method.json()) == (405, {"error": "POST required"})
-    numeric = httpx.post(url + "/__402/session/deliveries", json={"sessionId": opened.channel_id, "amount": 5})
+    numeric = httpx.post(
+        url + "/__402/session/deliveries", json={"sessionId": opened.channel_id, "amount": 5}
+    )
     assert (numeric.status_code, numeric.json()) == (400, {"error": "invalid request body"})
-    unknown = httpx.post(url + "/__402/session/commit",
-                         json={"deliveryId": "nope", "voucher": opened.voucher(CHUNK).to_json()})
+    unknown = httpx.post(
+        url + "/__402/session/commit", json={"deliveryId": "nope", "voucher": opened.voucher(CHUNK).to_json()}
+    )
     assert unknown.status_code == 400 and "not found" in unknown.json()["error"]
-    reserved = httpx.post(url + "/__402/session/deliveries",
-                          json={"sessionId": opened.channel_id, "amount": str(CHUNK)})
+    reserved = httpx.post(
+        url + "/__402/session/deliveries", json={"sessionId": opened.channel_id, "amount": str(CHUNK)}
+    )
     directive = reserved.json()
     assert reserved.status_code == 200 and directive["deliveryId"] == f"{opened.channel_id}:1"
     too_much = opened.voucher(2 * CHUNK)
-    over = httpx.post(url + "/__402/session/commit", json={"deliveryId": directive["deliveryId"],
-                                                            "voucher": too_much.to_json()})
+    over = httpx.post(
+        url + "/__402/session/commit",
+        json={"deliveryId": directive["deliveryId"], "voucher": too_much.to_json()},
+    )
     assert over.status_code == 400 and "exceeds reserved amount" in over.json()["error"]
     good = opened.voucher(CHUNK)
-    ok = httpx.post(url + "/__402/session/commit", json={"deliveryId": directive["deliveryId"],
-                                                          "voucher": good.to_json()})
-    assert ok.json() == {"deliveryId": directive["deliveryId"], "sessionId": opened.channel_id,
-                         "amount": str(CHUNK), "cumulative": str(CHUNK), "status": "committed"}
+    ok = httpx.post(
+        url + "/__402/session/commit", json={"deliveryId": directive["deliveryId"], "voucher": good.to_json()}
+    )
+    assert ok.json() == {
+        "deliveryId": directive["deliveryId"],
+        "sessionId": opened.channel_id,
+        "amount": str(CHUNK),
+        "cumulative": str(CHUNK),
+        "status": "committed",
+    }
     garbage = httpx.post(url + "/__402/session/commit", content=b"\xff[not json")
     assert garbage.status_code == 400
 
 
 def test_a_reservation_beyond_the_deposit_is_refused(payer: Payer) -> None:
     assert payer.open(100_000).status_code == 200
-    answer = httpx.post(payer.server.url + "/__402/session/deliveries",
-                        json={"sessionId": payer.channel_id, "amount": "100001"})
+    answer = httpx.post(
+        payer.server.url + "/__402/session/deliveries",
+        json={"sessionId": payer.channel_id, "amount": "100001"},
+    )
     assert answer.status_code == 400 and "exceeds available deposit" in answer.json()["error"]

@@ -12,7 +12,7 @@ PRICE = 10_000
 DEPOSIT = 1_000_000
 
 
-def test_sponsored_top_up_raises_the_deposit(opened: Payer) -> None:
+def test_spec_choice_sponsored_top_up_is_co_signed_by_the_server(opened: Payer) -> None:
     response = opened.topup(250_000, sponsored=True)
     receipt_of(response)
     assert response.json()["deposit"] == str(DEPOSIT + 250_000)
@@ -72,13 +72,14 @@ def test_close_settles_the_accepted_voucher_and_refunds_the_rest(opened: Payer) 
     assert account is None or account.status is ChannelStatus.DISTRIBUTED
 
 
-def test_a_higher_close_voucher_advances_settlement(opened: Payer) -> None:
+def test_spec_choice_close_receipt_spent_is_the_settled_total(opened: Payer) -> None:
     assert opened.pay(PRICE).status_code == 200
     receipt = receipt_of(opened.close(cumulative=PRICE + 500))
     assert receipt.accepted_cumulative == PRICE + 500 and receipt.refunded == DEPOSIT - PRICE - 500
+    assert receipt.spent == PRICE + 500  # spec: on close, `spent` is the total settled
 
 
-def test_an_equal_re_signed_close_voucher_authenticates(opened: Payer) -> None:
+def test_spec_choice_an_equal_re_signed_close_voucher_authenticates(opened: Payer) -> None:
     assert opened.pay(PRICE).status_code == 200
     resigned = opened.voucher(PRICE, expires_at=4_102_444_801)
     assert receipt_of(opened.close(signed=resigned)).refunded == DEPOSIT - PRICE

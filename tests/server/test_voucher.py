@@ -20,7 +20,11 @@ PRICE = 10_000  # the default --price 0.01 with 6 decimals
 def test_a_voucher_for_the_price_buys_the_resource(opened: Payer) -> None:
     response = opened.pay(PRICE)
     receipt = receipt_of(response)
-    assert (receipt.accepted_cumulative, receipt.spent, receipt.reference) == (PRICE, PRICE, opened.channel_id)
+    assert (receipt.accepted_cumulative, receipt.spent, receipt.reference) == (
+        PRICE,
+        PRICE,
+        opened.channel_id,
+    )
     body = response.json()
     assert body["resource"] == "/paid" and body["spent"] == str(PRICE)
     assert receipt_of(opened.pay(2 * PRICE)).spent == 2 * PRICE
@@ -157,8 +161,9 @@ def test_head_pays_like_get_without_a_body(opened: Payer) -> None:
 def test_two_payment_credentials_are_refused(opened: Payer) -> None:
     challenge, _ = opened.challenge()
     auth = format_authorization(Credential(challenge, opened.voucher_payload(opened.voucher(PRICE))))
-    response = opened.http.get(opened.server.url + "/paid",
-                               headers=[("Authorization", auth), ("Authorization", auth)])
+    response = opened.http.get(
+        opened.server.url + "/paid", headers=[("Authorization", auth), ("Authorization", auth)]
+    )
     assert problem_of(response).name == "malformed-credential"
 
 
@@ -187,10 +192,15 @@ def test_random_credentials_never_cause_a_server_error(opened: Payer) -> None:
     for _ in range(60):
         payload = json.loads(json.dumps(valid))
         target = rng.choice([payload, payload["voucher"], payload["voucher"]["voucher"], echo.copy()])
-        key = rng.choice(list(target) + ["extra"])
+        key = rng.choice([*target, "extra"])
         target[key] = rng.choice([None, 0, -1, 2**70, "", "x" * 50, [], {}, True, 1.5, "🙂"])
-        token = base64.urlsafe_b64encode(json.dumps({"challenge": echo if target is not echo else target,
-                                                     "payload": payload}).encode()).decode().rstrip("=")
+        token = (
+            base64.urlsafe_b64encode(
+                json.dumps({"challenge": echo if target is not echo else target, "payload": payload}).encode()
+            )
+            .decode()
+            .rstrip("=")
+        )
         response = opened.http.get(opened.server.url + "/paid", headers={"Authorization": "Payment " + token})
         assert response.status_code in (200, 402), (key, response.text)
     for _ in range(40):

@@ -15,14 +15,13 @@ from solders.pubkey import Pubkey
 
 from mppcli.chain.channel import ChannelAccount, decode_channel, encode_channel
 from mppcli.chain.constants import CHANNEL_ACCOUNT_SIZE, TOKEN_2022_PROGRAM, TOKEN_PROGRAM
+from mppcli.chain.idl import AccountLayout, load_idl
 from mppcli.chain.pda import associated_token_address
 from mppcli.errors import MalformedError
 from mppcli.ledger import spl
 from mppcli.ledger.host import InstructionHost
 from mppcli.ledger.program.failures import fail, runtime
 
-_CHANNEL_DISCRIMINATOR = 1
-_CHANNEL_VERSION = 1
 _MINT_EXTENSIONS = frozenset({18, 19, 20, 21, 22, 23})  # metadata / group pointers and data
 _ACCOUNT_EXTENSIONS = frozenset({7})  # ImmutableOwner
 _INITIALIZED = 1
@@ -33,17 +32,22 @@ def load_channel(host: InstructionHost, key: Pubkey) -> ChannelAccount:
     account = host.account(key)
     if account is None or account.owner != host.program_id:
         raise runtime("InvalidAccountOwner", f"{key} is not a channel of this program")
-    data = bytes(account.data)
+    data, layout = bytes(account.data), channel_layout()
     if len(data) != CHANNEL_ACCOUNT_SIZE:
         raise runtime("InvalidAccountData", "the channel account has the wrong size")
-    if data[0] != _CHANNEL_DISCRIMINATOR:
+    if data[0] != layout.discriminator:
         raise fail("invalidAccountDiscriminator")
-    if data[1] != _CHANNEL_VERSION:
+    if data[1] != layout.version:
         raise fail("unsupportedChannelVersion")
     try:
         return decode_channel(data)
     except MalformedError as exc:
         raise fail("invalidChannelStatus", str(exc)) from None
+
+
+def channel_layout() -> AccountLayout:
+    """The IDL's `Channel` layout (discriminator, version, fields)."""
+    return load_idl().accounts["channel"]
 
 
 def store_channel(host: InstructionHost, key: Pubkey, channel: ChannelAccount) -> None:

@@ -39,6 +39,7 @@ from mppcli.ledger.program.accounts import (
     PAYER_CODES,
     TokenContext,
     ata_problem,
+    channel_layout,
     require_ata,
     store_channel,
     token_context,
@@ -64,12 +65,21 @@ def process(host: InstructionHost, ix: DecodedInstruction) -> None:
     _check_program_accounts(a)
     _create_channel_account(host, channel, a["rentPayer"])
     _create_escrow_and_deposit(host, a, channel, ctx, args["deposit"])
-    store_channel(host, channel, ChannelAccount(
-        1, 1, bump, ChannelStatus.OPEN, args["salt"], args["deposit"], 0, 0, 0, 0, args["gracePeriod"],
-        splits_hash(splits), a["payer"], a["payee"], a["authorizedSigner"], a["mint"], a["rentPayer"],
-        args["openSlot"]))
+    store_channel(host, channel, _new_channel(a, args, bump, splits_hash(splits)))
     emit(host, a["eventAuthority"], a["selfProgram"], "opened",
          {"channel": channel, "openSlot": args["openSlot"]})
+
+
+def _new_channel(a: Mapping[str, Pubkey], args: Mapping[str, Any], bump: int,
+                 hashed: bytes) -> ChannelAccount:
+    """The account `open` writes: Open, nothing settled, the splits committed by their hash."""
+    layout = channel_layout()
+    return ChannelAccount(
+        discriminator=layout.discriminator, version=layout.version, bump=bump, status=ChannelStatus.OPEN,
+        salt=args["salt"], deposit=args["deposit"], settled=0, payout_watermark=0, closure_started_at=0,
+        payer_withdrawn_at=0, grace_period=args["gracePeriod"], distribution_hash=hashed, payer=a["payer"],
+        payee=a["payee"], authorized_signer=a["authorizedSigner"], mint=a["mint"], rent_payer=a["rentPayer"],
+        open_slot=args["openSlot"])
 
 
 def _check_authority_and_args(host: InstructionHost, accounts: Mapping[str, Pubkey],

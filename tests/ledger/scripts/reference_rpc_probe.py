@@ -1,3 +1,5 @@
+# mypy: ignore-errors
+# (it runs under the reference venv: solana 0.36 / solders 0.26, not ours)
 """Run under the reference implementation's python (solana 0.36 / solders 0.26): make the RPC calls
 solana-pay-kit's session server makes, against the URL on argv[1], and print what came back.
 

@@ -1,0 +1,70 @@
+"""Before signing, the payer reads back the transaction it built and refuses any surprise."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from solders.hash import Hash
+from solders.keypair import Keypair
+from solders.system_program import TransferParams, transfer
+
+from mppcli.chain.constants import PROGRAM_ID, TOKEN_PROGRAM
+from mppcli.chain.instructions import open_instruction
+from mppcli.chain.params import OpenParams
+from mppcli.chain.transactions import build_open_transaction, build_top_up_transaction
+from mppcli.chain.txcodec import compile_transaction
+from mppcli.client.txcheck import OpenIntent, TopUpIntent, check_open, check_top_up
+from mppcli.errors import InternalError
+
+PAYER, PAYEE, MINT, SIGNER, SPONSOR = (Keypair().pubkey() for _ in range(5))
+BLOCKHASH = Hash.new_unique()
+
+
+def params(**over: object) -> OpenParams:
+    base = OpenParams(payer=PAYER, payee=PAYEE, mint=MINT, authorized_signer=SIGNER, salt=7, deposit=1000,
+                      grace_period=900, open_slot=100, rent_payer=SPONSOR, token_program=TOKEN_PROGRAM)
+    return dataclasses.replace(base, **over)  # type: ignore[arg-type]
+
+
+def intent(**over: object) -> OpenIntent:
+    base = OpenIntent(program=PROGRAM_ID, payer=PAYER, payee=PAYEE, mint=MINT, authorized_signer=SIGNER,
+                      deposit=1000, fee_payer=SPONSOR, token_program=TOKEN_PROGRAM, recent_blockhash=BLOCKHASH)
+    return dataclasses.replace(base, **over)  # type: ignore[arg-type]
+
+
+def test_the_open_we_meant_passes() -> None:
+    check_open(build_open_transaction(params(), BLOCKHASH, SPONSOR), intent())
+
+
+@pytest.mark.parametrize(("built", "meant", "reason"), [
+    ({"deposit": 2000}, {}, "deposits 2000, meant 1000"),
+    ({"payee": SIGNER}, {}, "account payee"),
+    ({"authorized_signer": PAYEE}, {}, "account authorizedSigner"),
+    ({}, {"fee_payer": PAYER}, "fee payer"),
+    ({}, {"recent_blockhash": Hash.new_unique()}, "blockhash"),
+])
+def test_any_difference_from_what_we_meant_is_refused(built: dict[str, object], meant: dict[str, object],
+                                                       reason: str) -> None:
+    tx = build_open_transaction(params(**built), BLOCKHASH, SPONSOR)
+    with pytest.raises(InternalError, match=reason):
+        check_open(tx, intent(**meant))
+
+
+def test_an_extra_instruction_is_refused() -> None:
+    extra = transfer(TransferParams(from_pubkey=PAYER, to_pubkey=PAYEE, lamports=1))
+    tx = compile_transaction([open_instruction(params()), extra], SPONSOR, BLOCKHASH)
+    with pytest.raises(InternalError, match="2 instructions"):
+        check_open(tx, intent())
+
+
+def test_top_up_amount_channel_and_payer_are_checked() -> None:
+    keys = params().keys()
+    tx = build_top_up_transaction(keys, 500, BLOCKHASH)
+    check_top_up(tx, TopUpIntent(PROGRAM_ID, keys.channel, PAYER, 500, PAYER))
+    with pytest.raises(InternalError, match="adds 500, meant 400"):
+        check_top_up(tx, TopUpIntent(PROGRAM_ID, keys.channel, PAYER, 400, PAYER))
+    with pytest.raises(InternalError, match="topUp channel"):
+        check_top_up(tx, TopUpIntent(PROGRAM_ID, PAYEE, PAYER, 500, PAYER))
+    sponsored = build_top_up_transaction(keys, 500, BLOCKHASH, SPONSOR)
+    check_top_up(sponsored, TopUpIntent(PROGRAM_ID, keys.channel, PAYER, 500, SPONSOR))

@@ -1,0 +1,117 @@
+"""`mpp stream` and `mpp request` as a user sees them: output modes, top-ups within --max-spend,
+a clean stop when the cap forbids one, and Ctrl-C (state saved, exit 130, the next run continues).
+
+These use a keypair-file payer signing with its own key (`--signer payer`): no OS keyring needed.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.support import PayerHome, file_payer
+from tests.server.harness import ServerProcess
+
+pytestmark = [pytest.mark.slow]
+
+CHUNK, DEPOSIT = 1_000, 5_000  # --chunk-price 0.001, --suggested-deposit 0.005
+NDJSON_TYPES = {"data", "metering", "voucher", "receipt", "usage", "topup", "done", "error", "open", "retry",
+                "info", "payment-required"}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    running = ServerProcess.start(tmp_path_factory.mktemp("serve") / "home", "--ephemeral", "--min-deposit",
+                                  "0.001", "--suggested-deposit", "0.005", "--price", "0.001",
+                                  "--stream-pause", "5")
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def payer(served: ServerProcess, tmp_path: Path) -> PayerHome:
+    return file_payer(tmp_path / "payer", served.chain)
+
+
+def stream(payer: PayerHome, url: str, *args: str, pre: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
+    return payer.mpp(*pre, "stream", url, "--signer", "payer", "--yes", *args)
+
+
+def test_text_mode_prints_the_data_and_progress_goes_to_stderr(served: ServerProcess, payer: PayerHome) -> None:
+    run = stream(payer, f"{served.url}/stream?chunks=3", pre=("-v",))
+    assert run.exit_code == 0, run
+    lines = run.stdout.splitlines()
+    assert [json.loads(line)["chunk"] for line in lines] == [1, 2, 3]
+    assert "vouchers, cumulative 3000" in run.stderr
+
+
+def test_ndjson_mode_is_one_typed_event_per_line(served: ServerProcess, payer: PayerHome) -> None:
+    run = stream(payer, f"{served.url}/stream?chunks=3", "--ndjson")
+    assert run.exit_code == 0, run
+    events = [json.loads(line) for line in run.stdout.splitlines()]
+    assert {e["type"] for e in events} <= NDJSON_TYPES
+    assert [e["data"]["chunk"] for e in events if e["type"] == "data"] == [1, 2, 3]
+    assert [e["cumulative"] for e in events if e["type"] == "voucher"] == ["1000", "2000", "3000"]
+    assert events[-1]["type"] == "done"
+
+
+def test_the_stream_tops_up_within_max_spend(served: ServerProcess, payer: PayerHome) -> None:
+    run = stream(payer, f"{served.url}/stream?chunks=8", "--ndjson", "--max-spend", "0.02")
+    assert run.exit_code == 0, run
+    events = [json.loads(line) for line in run.stdout.splitlines()]
+    topups = [e for e in events if e["type"] == "topup"]
+    assert topups and topups[0]["amount"] == str(DEPOSIT)
+    assert len([e for e in events if e["type"] == "data"]) == 8
+    channel = events[0]["channelId"]
+    record = payer.record(channel)
+    assert record["deposit"] == str(2 * DEPOSIT) and record["acceptedCumulative"] == str(8 * CHUNK)
+
+
+def test_without_room_to_top_up_the_stream_stops_cleanly_with_exit_5(served: ServerProcess,
+                                                                    payer: PayerHome) -> None:
+    run = stream(payer, f"{served.url}/stream?chunks=8", "--json")
+    assert run.exit_code == 5, run
+    assert run.json["error"]["code"] == "E_POLICY" and "--max-spend" in run.json["error"]["hint"]
+    record = payer.record(run.json["error"]["channelId"])
+    assert record["signedCumulative"] == record["acceptedCumulative"] == str(DEPOSIT)
+
+
+def test_ctrl_c_saves_state_exits_130_and_the_next_run_continues(served: ServerProcess,
+                                                                 payer: PayerHome) -> None:
+    opened = payer.mpp("--json", "open", f"{served.url}/paid", "--signer", "payer", "--yes",
+                       "--deposit", "0.005")
+    channel = opened.json["channelId"]
+    proc = payer.popen("--json", "stream", f"{served.url}/stream?chunks=100000", "--signer", "payer",
+                       "--max-spend", "100")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and int(payer.record(channel)["acceptedCumulative"]) < 3 * CHUNK:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, _err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out
+    assert json.loads(out)["error"]["code"] == "E_INTERRUPTED"
+    record = payer.record(channel)
+    signed, accepted = int(record["signedCumulative"]), int(record["acceptedCumulative"])
+    assert accepted >= 3 * CHUNK and 0 <= signed - accepted <= CHUNK
+    again = stream(payer, f"{served.url}/stream?chunks=2", "--json", "--max-spend", "100")
+    Path("/tmp/mt/again.txt").write_text(again.stdout + json.dumps(record))
+    assert again.exit_code == 0, (again.stdout, record)
+    assert again.json["channelId"] == channel and int(again.json["cumulative"]) > accepted
+
+
+def test_request_include_and_output_file(served: ServerProcess, payer: PayerHome, tmp_path: Path) -> None:
+    shown = payer.mpp("request", f"{served.url}/paid", "-i", "--signer", "payer", "--yes")
+    assert shown.exit_code == 0, shown
+    head, _, body = shown.stdout.partition("\r\n\r\n")
+    assert head.startswith("HTTP/1.1 200") and "payment-receipt:" in head.lower()
+    assert json.loads(body)["message"] == "paid content"
+    target = tmp_path / "body.json"
+    saved = payer.mpp("request", f"{served.url}/paid", "-o", str(target))
+    assert saved.exit_code == 0 and saved.stdout == "", saved
+    assert json.loads(target.read_text())["acceptedCumulative"] == "2000"
+    assert "paid 0.001 on channel" in saved.stderr

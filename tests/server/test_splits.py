@@ -1,0 +1,41 @@
+"""Distribution splits end to end: challenged, committed at open, paid out by the close bundle."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from solders.keypair import Keypair
+
+from tests.server.harness import ServerProcess
+from tests.server.payer import Payer, receipt_of
+
+SHARES = (1000, 500, 2500, 1, 1, 1, 1, 1, 1)  # nine co-recipients: more than the reference's 8
+RECIPIENTS = [str(Keypair().pubkey()) for _ in SHARES]
+PRICE, DEPOSIT = 10_000, 1_000_000
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    splits = [f"--split={r}:{bps}" for r, bps in zip(RECIPIENTS, SHARES, strict=True)]
+    running = ServerProcess.start(tmp_path_factory.mktemp("serve") / "home", "--ephemeral", *splits)
+    yield running
+    running.stop()
+
+
+def test_spec_choice_nine_splits_are_challenged_committed_and_paid(payer: Payer) -> None:
+    _, request = payer.challenge()
+    offered = [(s.recipient, s.share_bps) for s in request.method_details.splits]
+    assert offered == list(zip(RECIPIENTS, SHARES, strict=True))
+    assert payer.open(DEPOSIT).status_code == 200
+    for n in range(1, 8):
+        assert payer.pay(n * PRICE).status_code == 200
+    settled = 7 * PRICE
+    mint, payee = payer.server.ready["mint"], payer.server.ready["recipient"]
+    payee_before = payer.chain.token_balance(payee, mint)
+    assert receipt_of(payer.close()).refunded == DEPOSIT - settled
+    paid = [payer.chain.token_balance(r, mint) for r in RECIPIENTS]
+    assert paid == [settled * bps // 10_000 for bps in SHARES]
+    payee_share = settled * (10_000 - sum(SHARES)) // 10_000
+    assert payer.chain.token_balance(payee, mint) - payee_before == payee_share
+    assert payer.chain.token_balance(payer.pubkey, mint) == payer.funds - settled
