@@ -46,7 +46,8 @@ def run_stream(payer, url: str, metered: bool) -> float:  # type: ignore[no-unty
     proc = subprocess.run([sys.executable, "-m", "mppcli", *full], env=env, capture_output=True, timeout=900)
     took = time.perf_counter() - started
     if proc.returncode != 0:
-        raise SystemExit(f"mpp stream failed ({proc.returncode}): {proc.stdout.decode()} {proc.stderr.decode()}")
+        raise SystemExit(f"mpp stream failed ({proc.returncode}): {proc.stdout.decode()} "
+                         f"{proc.stderr.decode()}")
     return took
 
 

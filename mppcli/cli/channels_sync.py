@@ -48,9 +48,10 @@ def _human(entries: list[dict[str, object]]) -> str:
         return "no channels to sync"
     lines = []
     for entry in entries:
-        changed = entry.get("changed") or []
+        changed = entry.get("changed")
+        names = [str(c) for c in changed] if isinstance(changed, list) else []
         note = f"error: {entry['error']}" if entry.get("error") else (
-            f"changed {', '.join(map(str, changed))}" if changed else "unchanged")
+            f"changed {', '.join(names)}" if names else "unchanged")
         chain = entry.get("chain") or {}
         found = " (found on chain)" if entry.get("discovered") else ""
         chain_status = chain.get("status", "?") if isinstance(chain, dict) else "?"

@@ -18,9 +18,15 @@ from mppcli.cli.paying import SpendMeter, Who, confirm_now, ndjson_sink, pay_opt
 from mppcli.cli.runtime import run
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mppcli.cli.env import Env
+    from mppcli.client.close import Closed
+    from mppcli.client.context import Client, PayOptions
     from mppcli.client.http import Answer
+    from mppcli.client.topup import TopUpResult
     from mppcli.state.record import ChannelRecord
+    from mppcli.state.store import ChannelStore
 
 UrlArg = Annotated[str, typer.Argument(help="The paid resource (http or https URL).")]
 DepositOpt = Annotated[str | None, typer.Option(
@@ -58,7 +64,7 @@ def register(app: typer.Typer) -> None:
     app.command("close")(close_cmd)
 
 
-def _options(env: Env, who: Who, **given: Any):  # type: ignore[no-untyped-def]
+def _options(env: Env, who: Who, **given: Any) -> PayOptions:
     from mppcli.errors import UsageError
 
     if given.get("signer", "session") not in ("session", "payer"):
@@ -208,7 +214,7 @@ def _discard(_text: str) -> None:
     return None
 
 
-def _printer(env: Env):  # type: ignore[no-untyped-def]
+def _printer(env: Env) -> Callable[[str], None]:
     def write(text: str) -> None:
         print(text, file=env.stdout, flush=True)
 
@@ -234,7 +240,7 @@ def topup_cmd(ctx: typer.Context,
         assert base is not None
         confirm_now(env, f"Add {_display(record, base)} to channel {record.channel_id}?", yes)
 
-        async def flow(client):  # type: ignore[no-untyped-def]
+        async def flow(client: Client) -> TopUpResult:
             with client.store.lock(record.channel_id, purpose="topping up"):
                 return await top_up(client, client.store.get(record.channel_id), base, options)
 
@@ -246,7 +252,7 @@ def topup_cmd(ctx: typer.Context,
     run(ctx, json, action)
 
 
-def _store(env: Env):  # type: ignore[no-untyped-def]
+def _store(env: Env) -> ChannelStore:
     from mppcli.state.store import ChannelStore
 
     return ChannelStore(env.paths, warn=env.warn)
@@ -306,7 +312,7 @@ def _cooperative(env: Env, who: Who, targets: list[ChannelRecord], all_: bool, y
 
     options = _options(env, who, yes=yes)
 
-    async def flow(client):  # type: ignore[no-untyped-def]
+    async def flow(client: Client) -> list[Closed]:
         return [await close(client, record, options) for record in targets]
 
     results = run_flow(env, who, flow)

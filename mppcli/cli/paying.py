@@ -20,7 +20,9 @@ from mppcli.cli.env import Env
 if TYPE_CHECKING:
     from mppcli.client.context import Client, PayOptions
     from mppcli.client.events import Event
+    from mppcli.config import Settings
     from mppcli.rpc import Rpc
+    from mppcli.wallet.signer import Payer
 
 T = TypeVar("T")
 
@@ -34,7 +36,7 @@ class Who:
     url: str | None = None
 
 
-def settings(env: Env, who: Who, max_spend: str | None = None):  # type: ignore[no-untyped-def]
+def settings(env: Env, who: Who, max_spend: str | None = None) -> Settings:
     from mppcli.config import load_settings
 
     flags = {"wallet": who.wallet, "rpc_url": who.url, "max_spend": max_spend}
@@ -46,8 +48,8 @@ def pay_options(env: Env, who: Who, **given: Any) -> PayOptions:
     from mppcli.client.context import PayOptions
 
     resolved = settings(env, who, given.pop("max_spend", None))
-    return PayOptions(max_spend=resolved.max_spend.value, confirm_policy=resolved.confirm.value or "first-open",
-                      **given)
+    return PayOptions(max_spend=resolved.max_spend.value,
+                      confirm_policy=resolved.confirm.value or "first-open", **given)
 
 
 def run_flow(env: Env, who: Who, flow: Callable[[Client], Awaitable[T]],
@@ -67,7 +69,8 @@ async def _run(env: Env, who: Who, flow: Callable[[Client], Awaitable[T]],
     resolved = settings(env, who)
     async with Http(debug=env.debug_log) as http:
         client = Client(
-            store=ChannelStore(env.paths, warn=env.warn), keystore=Keystore(env.paths), http=http,
+            paths=env.paths, store=ChannelStore(env.paths, warn=env.warn), keystore=Keystore(env.paths),
+            http=http,
             rpc_factory=lambda network: _rpc(env, resolved.rpc_url, network),
             payer_loader=lambda: _payer(env, who), clock=env.clock, sink=sink or discard,
             confirm=_asker(env) if env.can_prompt else None)
@@ -90,7 +93,7 @@ def _rpc(env: Env, setting: Any, network: str | None) -> Rpc:
     return Rpc(url)
 
 
-def _payer(env: Env, who: Who):  # type: ignore[no-untyped-def]
+def _payer(env: Env, who: Who) -> Payer:
     from mppcli.wallet.signer import resolve_payer
 
     payer = resolve_payer(env.paths, who.wallet, who.keypair, environ=env.environ)
@@ -162,13 +165,14 @@ class SpendMeter:
         if self._live is not None:
             self._live.update(self._line())
             self._live.__exit__(None, None, None)
-        elif self.enabled and self.events:
+        elif self.enabled and (self.events or self.vouchers):
             self._plain(force=True)
 
     def __call__(self, event: Event) -> None:
-        self.events += 1
         fields = event.fields
-        if event.type == "voucher":
+        if event.type == "data":
+            self.events += 1
+        elif event.type == "voucher":
             self.vouchers += 1
             self.cumulative = str(fields.get("cumulative", self.cumulative))
             self.channel = str(fields.get("channelId", self.channel))
@@ -180,7 +184,7 @@ class SpendMeter:
             self._plain()
 
     def _line(self) -> str:
-        return f"mpp: {self.events} events, {self.vouchers} vouchers, cumulative {self.cumulative}" + (
+        return f"mpp: {self.events} data events, {self.vouchers} vouchers, cumulative {self.cumulative}" + (
             f" on {self.channel[:8]}…" if self.channel else "")
 
     def _plain(self, force: bool = False) -> None:

@@ -19,6 +19,7 @@ from mppcli.errors import InputError, MalformedError
 
 if TYPE_CHECKING:
     from mppcli.client.http import Http
+    from mppcli.paths import Paths
     from mppcli.rpc import Rpc
     from mppcli.state.store import ChannelStore
     from mppcli.wallet.keystore import Keystore
@@ -71,6 +72,7 @@ def origin_of(url: str) -> str:
 class Client:
     """The handles of one command run (built by the CLI, closed by it)."""
 
+    paths: Paths
     store: ChannelStore
     keystore: Keystore
     http: Http

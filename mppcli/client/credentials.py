@@ -18,7 +18,6 @@ from mppcli.errors import MalformedError, ProtocolViolation
 from mppcli.protocol.auth import Challenge, Credential, format_authorization
 from mppcli.protocol.receipt import SessionReceipt, parse_receipt
 
-
 Sender = Callable[[RequestSpec], Awaitable[Answer]]
 
 

@@ -326,7 +326,11 @@ def _chain(view: ChannelView, event: Event) -> ChannelView:
     """The chain is the truth about money: take its deposit and settled as they are."""
     assert isinstance(event, ChainOpen | ChainClosing | ChainSealed | ChainDistributed)
     grace = event.grace_ends_at if isinstance(event, ChainClosing) else view.grace_ends_at
-    return replace(view, deposit=event.deposit, settled=event.settled, grace_ends_at=grace)
+    refunded = view.refunded
+    if isinstance(event, ChainDistributed):  # drained: the payer got deposit - settled back
+        refunded = max(refunded, event.deposit - event.settled)
+    return replace(view, deposit=event.deposit, settled=event.settled, refunded=refunded,
+                   grace_ends_at=grace)
 
 
 _EFFECTS: dict[type, Callable[[ChannelView, Event], ChannelView]] = {
@@ -554,3 +558,21 @@ def check_use_receipt(view: ChannelView, price: int, accepted: int, spent: int) 
         raise ProtocolViolation(f"receipt spent {spent} is inconsistent (was {view.spent}, "
                                 f"accepted {accepted})")
     return UseAccepted(accepted, spent)
+
+
+def diagram() -> str:
+    """The transition table as a Mermaid state diagram (docs/internals.md carries this output)."""
+    lines = ["stateDiagram-v2"]
+    ordered = sorted(TRANSITIONS.items(), key=lambda item: (item[0][0].value, item[0][1].__name__))
+    for (source, event), target in ordered:
+        if source is not target:
+            lines.append(f"    {_node(source)} --> {_node(target)}: {event.__name__}")
+    return "\n".join(lines)
+
+
+def _node(status: Status) -> str:
+    return status.value.replace("-", "_")
+
+
+if __name__ == "__main__":
+    print(diagram())

@@ -9,9 +9,10 @@ shapes exist:
 - a directive ahead of any data (the reference's whole-stream reservation) is held until its
   `mpp.usage` (or the end), then committed for the usage amount, never more than it reserved
   nor more than the price times the data units actually received.
-`mpp.usage` may only lower what a delivery cost. `mpp.payment-required` with `insufficient-deposit` tops the channel up within
---max-spend (the server waits for it), or stops cleanly with exit 5. `mpp.receipt` and the
-`Payment-Receipt` header may never claim more than this client signed.
+`mpp.usage` may only lower what a delivery cost. `mpp.payment-required` with
+`insufficient-deposit` tops the channel up within --max-spend (the server waits for it), or stops
+cleanly with exit 5. `mpp.receipt` and the `Payment-Receipt` header may never claim more than
+this client signed.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from mppcli.protocol.metering import (
 )
 from mppcli.protocol.receipt import receipt_from_json
 from mppcli.protocol.voucher import DEFAULT_EXPIRES_AT, Voucher, sign_voucher
-from mppcli.state.record import ChannelRecord
+from mppcli.state.record import ChannelRecord, VoucherSigner
 
 EVENT_PAYMENT_REQUIRED = "mpp.payment-required"
 EVENT_RECEIPT = "mpp.receipt"
@@ -66,6 +67,7 @@ class Meter:
     data_events: int = 0
     done: bool = False
     ended: str | None = None
+    start_accepted: int = 0  # operator mode: the cumulative once the request itself was paid
     _keypair: Any = None
     _cached: ChannelRecord | None = None
     _stash: tuple[m.VoucherAccepted, dict[str, str]] | None = None  # a receipt not yet written
@@ -178,8 +180,8 @@ class Meter:
         cumulative = m.commit_cumulative(view, amount, price, self.budget)
         signed = sign_voucher(self._signer(), Voucher(self.channel_id, cumulative, DEFAULT_EXPIRES_AT))
         text = voucher_text(signed)
-        self._persist(m.VoucherSigned(cumulative), **({"last_signed_voucher": text} if cumulative > view.signed
-                                                       else {}))
+        extra = {"last_signed_voucher": text} if cumulative > view.signed else {}
+        self._persist(m.VoucherSigned(cumulative), **extra)
         self.budget = self.budget.after_signing(view, cumulative)
         self.client.emit("metering", deliveryId=directive.delivery_id, amount=str(amount))
         self.client.emit("voucher", channelId=self.channel_id, cumulative=str(cumulative))
@@ -287,18 +289,32 @@ class Meter:
         self.ended = str(body.get("reason") or "complete")
 
     def check_receipt_amounts(self, reference: str, accepted: int | None, spent: int | None) -> None:
-        """A receipt may lag our commits, but never name another channel or exceed our signatures."""
+        """A receipt may lag our commits, but never name another channel or exceed what we allowed:
+        our own signatures, or (operator mode, where the operator signs) the price of each data
+        frame received beyond the first, which the request itself paid."""
         if reference != self.channel_id:
             raise ProtocolViolation(f"a receipt names channel {reference}, not {self.channel_id}")
-        view = records.view_of(self.record)
+        record = self.record
+        view = records.view_of(record)
         if accepted is None or spent is None:
             raise ProtocolViolation("a stream receipt lacks acceptedCumulative or spent")
+        if spent > accepted:
+            raise ProtocolViolation(f"the server reports spent {spent} above acceptedCumulative {accepted}")
+        if record.voucher_signer is VoucherSigner.OPERATOR:
+            self._operator_receipt(view, accepted, spent)
+            return
         if accepted > view.signed:
             raise ProtocolViolation(f"the server reports acceptedCumulative {accepted}, above the "
                                     f"{view.signed} this client signed")
-        if spent > accepted:
-            raise ProtocolViolation(f"the server reports spent {spent} above acceptedCumulative {accepted}")
         event = m.VoucherAccepted(max(view.accepted, accepted), max(view.spent, spent))
+        self._cached = records.advance(self.client.store, self.channel_id, event)
+
+    def _operator_receipt(self, view: m.ChannelView, accepted: int, spent: int) -> None:
+        ceiling = self.start_accepted + self.offer.price * max(self.data_events - 1, 0)
+        if accepted > min(ceiling, view.deposit):
+            raise ProtocolViolation(f"the operator signed {accepted} for {self.data_events} chunk(s) priced "
+                                    f"{self.offer.price}; at most {min(ceiling, view.deposit)} was due")
+        event = m.UseAccepted(max(view.accepted, accepted), max(view.spent, spent))
         self._cached = records.advance(self.client.store, self.channel_id, event)
 
 

@@ -24,6 +24,7 @@ from mppcli.client.challenge import Offer
 from mppcli.client.context import Client, PayOptions, origin_of, token_amount
 from mppcli.client.credentials import send_credential
 from mppcli.client.http import RequestSpec
+from mppcli.client.openings import save_opening
 from mppcli.client.txcheck import OpenIntent, check_open
 from mppcli.client.vetting import vet_offer
 from mppcli.errors import (
@@ -163,6 +164,7 @@ async def _open(client: Client, spec: RequestSpec, offer: Offer, plan: Plan) -> 
 
         authentication = sign_bearer(client.payer.keypair, str(params.channel), offer.challenge.id).to_json()
     record = client.store.create(_record(spec, offer, plan, params, signer, authentication))
+    save_opening(client.paths, record.channel_id, offer.challenge)
     return await _send_open(client, spec, offer, plan, params, tx, record)
 
 
@@ -189,7 +191,8 @@ async def _send_open(client: Client, spec: RequestSpec, offer: Offer, plan: Plan
                               hint="Nothing was deposited unless the server broadcast it; "
                                    "`mpp channels sync` checks the chain.")
     if receipt.reference != record.channel_id:
-        raise ProtocolViolation(f"the open receipt names channel {receipt.reference}, not {record.channel_id}")
+        raise ProtocolViolation(f"the open receipt names channel {receipt.reference}, "
+                                f"not {record.channel_id}")
     return records.advance(client.store, record.channel_id, m.OpenAccepted(plan.deposit),
                            idle_timeout_seconds=receipt.idle_timeout_seconds or plan.idle_timeout)
 

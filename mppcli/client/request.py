@@ -23,7 +23,8 @@ from mppcli.client.challenge import Offer, offer_of
 from mppcli.client.context import Client, PayOptions, budget_for
 from mppcli.client.credentials import Reply, Sender, send_credential
 from mppcli.client.http import Answer, RequestSpec
-from mppcli.client.resolve import channel_for
+from mppcli.client.openings import load_opening
+from mppcli.client.resolve import channel_for, retire_if_gone
 from mppcli.client.signing import read_voucher, sign_and_record, signer_keypair, voucher_text
 from mppcli.client.topup import top_up
 from mppcli.errors import PaymentRejected, ProtocolViolation, channel_context
@@ -58,11 +59,22 @@ async def paid_request(client: Client, spec: RequestSpec, options: PayOptions) -
     offer = offer_of(answer)
     budget = budget_for(options, offer.details.decimals or 0)
     record, budget = await channel_for(client, spec, offer, options, budget)
+    try:
+        paid = await _pay_fresh(client, spec, offer, record, options, budget)
+    except PaymentRejected:
+        if options.channel != "auto" or not await retire_if_gone(client, record):
+            raise
+        record, budget = await channel_for(client, spec, offer, options, budget)  # a new channel
+        paid = await _pay_fresh(client, spec, offer, record, options, budget)
+    return RequestResult(paid.answer, paid)
+
+
+async def _pay_fresh(client: Client, spec: RequestSpec, offer: Offer, record: ChannelRecord,
+                     options: PayOptions, budget: m.Budget) -> Paid:
     with channel_context(record.channel_id):
         if record.opening_challenge_id == offer.challenge.id:
             offer = offer_of(await client.http.send(spec))  # the open used that challenge: a fresh one
-        paid = await pay(client, spec, offer, record, options, budget)
-    return RequestResult(paid.answer, paid)
+        return await pay(client, spec, offer, record, options, budget)
 
 
 async def pay(client: Client, spec: RequestSpec, offer: Offer, record: ChannelRecord,
@@ -99,7 +111,8 @@ async def _pay_voucher(client: Client, spec: RequestSpec, offer: Offer, record: 
             break
         attempt = await recover(attempt)
     if not attempt.reply.ok:
-        raise PaymentRejected(f"the server refused the voucher for {attempt.cumulative}: {attempt.reply.reason}",
+        raise PaymentRejected(f"the server refused the voucher for {attempt.cumulative}: "
+                              f"{attempt.reply.reason}",
                               channel_id=record.channel_id,
                               hint="`mpp channels sync` shows the channel on chain; `mpp close` ends it.")
     return _accept(client, record, attempt.reply, attempt.cumulative, attempt.budget,
@@ -123,7 +136,8 @@ class _Payment:
 
     async def _send(self, signed: SignedVoucher) -> Reply:
         payload = {"action": "voucher", "channelId": self.channel_id, "voucher": signed.to_json()}
-        return await send_credential(self.client, self.spec, self.offer.challenge, payload, sender=self.sender)
+        return await send_credential(self.client, self.spec, self.offer.challenge, payload,
+                                     sender=self.sender)
 
     async def fresh(self, budget: m.Budget, decide: Callable[[m.ChannelView, int, m.Budget], int]) -> _Try:
         """Sign (and record) the voucher `decide` picks, then send it."""
@@ -154,8 +168,10 @@ class _Payment:
                 or attempt.cumulative != record.signed_cumulative:
             return attempt
         self.client.emit("retry", channelId=self.channel_id, reason=attempt.reply.reason)
-        retry = await self.fresh(attempt.budget, m.retry_cumulative)
-        return retry if retry.reply.ok else attempt
+        price = self.offer.price
+        _, budget = await covered(self.client, self.spec, record, self.offer, self.options, attempt.budget,
+                                  lambda v, b: m.retry_cumulative(v, price, b))
+        return await self.fresh(budget, m.retry_cumulative)
 
     async def after_top_up(self, attempt: _Try) -> _Try:
         """A refusal about the deposit (a crash may have left capacity held for unpaid deliveries):
@@ -215,7 +231,8 @@ async def _pay_operator(client: Client, spec: RequestSpec, offer: Offer, record:
                                    lambda v, b: m.check_use_allowed(v, offer.price, b))
     view = records.view_of(record)
     payload = {"action": "use", "channelId": record.channel_id, "authentication": record.authentication}
-    reply = await send_credential(client, spec, offer.challenge, payload,
+    opening = load_opening(client.paths, record.channel_id) or offer.challenge  # spec: echo the opening one
+    reply = await send_credential(client, spec, opening, payload,
                                   extra=(("Idempotency-Key", str(uuid.uuid4())),), sender=sender)
     if not reply.ok or reply.receipt is None:
         raise PaymentRejected(f"the server refused the request: {reply.reason}", channel_id=record.channel_id)
@@ -224,4 +241,5 @@ async def _pay_operator(client: Client, spec: RequestSpec, offer: Offer, record:
     record = records.advance(client.store, record.channel_id, event)
     client.emit("receipt", channelId=record.channel_id, acceptedCumulative=str(event.cumulative),
                 spent=str(event.spent))
-    return Paid(reply.answer, record, receipt, event.cumulative, budget.after_paying(offer.price), offer.price)
+    return Paid(reply.answer, record, receipt, event.cumulative, budget.after_paying(offer.price),
+                offer.price)

@@ -56,3 +56,17 @@ async def reconcile_opening(client: Client, record: ChannelRecord) -> ChannelRec
     if await client.rpc.slot() > record.open_slot + OPEN_SLOT_WINDOW:
         return records.advance(client.store, record.channel_id, m.OpenExpired())
     return record
+
+
+async def retire_if_gone(client: Client, record: ChannelRecord) -> bool:
+    """After a refusal: is the channel still open on chain? If not (the server closed it, e.g. for
+    idleness), record what the chain says and report it gone, so a new one can be opened."""
+    seen = await chainio.read_channel(client.rpc, record.channel_id, record.program_id)
+    event = seen.event()
+    if isinstance(event, m.ChainOpen):
+        return False
+    view = records.view_of(client.store.get(record.channel_id))
+    if (view.status, type(event)) in m.TRANSITIONS:
+        records.advance(client.store, record.channel_id, event)
+    client.emit("info", message=f"channel {record.channel_id} is no longer open on chain")
+    return True

@@ -14,7 +14,13 @@ from mppcli.client import machine as m
 from mppcli.client import records
 from mppcli.client.context import Client
 from mppcli.errors import InternalError, MalformedError
-from mppcli.protocol.voucher import DEFAULT_EXPIRES_AT, SignedVoucher, Voucher, parse_signed_voucher, sign_voucher
+from mppcli.protocol.voucher import (
+    DEFAULT_EXPIRES_AT,
+    SignedVoucher,
+    Voucher,
+    parse_signed_voucher,
+    sign_voucher,
+)
 from mppcli.state.record import ChannelRecord, SignerKind
 
 if TYPE_CHECKING:

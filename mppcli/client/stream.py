@@ -21,7 +21,7 @@ from mppcli.client.credentials import Sender
 from mppcli.client.http import Answer, RequestSpec, collect_headers
 from mppcli.client.meter import Meter
 from mppcli.client.request import pay
-from mppcli.client.resolve import channel_for
+from mppcli.client.resolve import channel_for, retire_if_gone
 from mppcli.errors import NetworkError, PaymentRejected, ProtocolViolation, channel_context
 
 if TYPE_CHECKING:
@@ -107,10 +107,16 @@ async def _attempt(client: Client, spec: RequestSpec, options: PayOptions, on_da
             if record.opening_challenge_id == offer.challenge.id:
                 offer = offer_of((await _open(client, spec, stack))[0])
             opened: list[httpx.Response] = []
-            paid = await pay(client, spec, offer, record, options, budget, _sender(client, stack, opened))
+            try:
+                paid = await pay(client, spec, offer, record, options, budget, _sender(client, stack, opened))
+            except PaymentRejected:
+                if options.channel == "auto" and await retire_if_gone(client, record):
+                    raise Dropped(f"channel {record.channel_id} was closed by the server") from None
+                raise
             if paid.answer.status >= 300 or not opened:
                 raise PaymentRejected(f"the stream answered {paid.answer.status} after payment")
-            meter = Meter(client, spec, offer, record.channel_id, options, paid.budget)
+            meter = Meter(client, spec, offer, record.channel_id, options, paid.budget,
+                          start_accepted=paid.record.accepted_cumulative)
             try:
                 await _consume(opened[0], meter, on_data, progress)
             finally:

@@ -19,6 +19,8 @@ from mppcli.client.resolve import reconcile_opening
 from mppcli.errors import KeyringError, MppError
 from mppcli.state.record import ChannelRecord, ChannelStatus, SignerKind
 
+UNKNOWN = "unknown"  # the server of a channel found on chain (the chain does not say)
+
 
 @dataclass(frozen=True)
 class Synced:
@@ -83,10 +85,7 @@ async def _apply(client: Client, record: ChannelRecord, seen: chainio.ChainChann
     refund = _refund(record, seen)
     if refund is not None and view.status is m.Status.PENDING_FINALIZE:
         return records.advance(client.store, record.channel_id, m.Withdrawn(*refund))
-    updated = records.advance(client.store, record.channel_id, event)
-    if refund is not None and updated.status is ChannelStatus.CLOSED and updated.refunded == 0:
-        updated = _record_refund(client, updated, refund)
-    return updated
+    return records.advance(client.store, record.channel_id, event)
 
 
 def _refund(record: ChannelRecord, seen: chainio.ChainChannel) -> tuple[int, int] | None:
@@ -99,14 +98,6 @@ def _refund(record: ChannelRecord, seen: chainio.ChainChannel) -> tuple[int, int
     if acc.payer_withdrawn_at or acc.status is OnChain.DISTRIBUTED:
         return acc.settled, acc.deposit - acc.settled
     return None
-
-
-def _record_refund(client: Client, record: ChannelRecord, refund: tuple[int, int]) -> ChannelRecord:
-    from dataclasses import replace
-
-    return client.store.update(record.channel_id,
-                               lambda r: replace(r, settled=max(r.settled, refund[0]),
-                                                 refunded=max(r.refunded, refund[1])))
 
 
 async def _discover(client: Client, known: set[str]) -> list[Synced]:
@@ -133,14 +124,14 @@ async def _discover(client: Client, known: set[str]) -> list[Synced]:
 async def _orphan_record(client: Client, channel_id: str, seen: chainio.ChainChannel) -> ChannelRecord:
     from mppcli.chain.constants import PROGRAM_ID
     from mppcli.chain.networks import network_for_genesis
-    from mppcli.state.record import ChannelRecord
 
     acc = seen.account
     assert acc is not None
     owner, data = await chainio.mint_account(client.rpc, str(acc.mint))
     net = network_for_genesis(await chainio.genesis_hash(client.rpc))
     return ChannelRecord(
-        channel_id=channel_id, url="", origin="", realm="", network=net.name if net else "localnet",
+        channel_id=channel_id, url=f"solana:{channel_id}", origin=UNKNOWN, realm=UNKNOWN,
+        network=net.name if net else "localnet",
         program_id=str(PROGRAM_ID), payer=str(acc.payer), payee=str(acc.payee), mint=str(acc.mint),
         token_program=owner or "", decimals=data[44] if data and len(data) > 44 else 0,
         authorized_signer=str(acc.authorized_signer), signer_kind=_signer_kind(client, acc),

@@ -10,6 +10,7 @@ chain after the server's receipt, never from the server's word alone.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mppcli.client import chainio, records
 from mppcli.client import machine as m
@@ -23,6 +24,11 @@ from mppcli.client.vetting import vet_offer
 from mppcli.errors import InputError, PaymentRejected, PolicyError, ProtocolViolation
 from mppcli.protocol.receipt import SessionReceipt
 from mppcli.state.record import ChannelRecord, ChannelStatus
+
+if TYPE_CHECKING:
+    from solders.transaction import VersionedTransaction
+
+    from mppcli.chain.params import ChannelKeys
 
 PAYER_FEE_LAMPORTS = 10_000  # two signatures' worth: enough for the payer to pay its own top-up
 
@@ -87,7 +93,8 @@ async def _check_funds(client: Client, record: ChannelRecord, amount: int) -> No
                           channel_id=record.channel_id, hint="Fund the wallet, then retry.")
 
 
-async def _build(client: Client, record: ChannelRecord, amount: int, offer: Offer):  # type: ignore[no-untyped-def]
+async def _build(client: Client, record: ChannelRecord, amount: int, offer: Offer
+                 ) -> tuple[VersionedTransaction, bool]:
     from solders.hash import Hash
 
     from mppcli.chain.transactions import build_top_up_transaction
@@ -119,7 +126,7 @@ async def _sponsor(client: Client, offer: Offer) -> str | None:
     return details.fee_payer_key
 
 
-def _keys(record: ChannelRecord):  # type: ignore[no-untyped-def]
+def _keys(record: ChannelRecord) -> ChannelKeys:
     from mppcli.chain.params import ChannelKeys
     from mppcli.chain.splits import Split
 
@@ -142,6 +149,6 @@ async def _record_deposit(client: Client, record: ChannelRecord, amount: int) ->
     return records.advance(client.store, record.channel_id, m.TopUpAccepted(deposit))
 
 
-def channel_keys(record: ChannelRecord):  # type: ignore[no-untyped-def]
+def channel_keys(record: ChannelRecord) -> ChannelKeys:
     """The chain-side identity of a recorded channel (for the close and sync flows)."""
     return _keys(record)

@@ -75,7 +75,8 @@ def _only_call(tx: VersionedTransaction, program: Pubkey, fee_payer: Pubkey, nam
                signers: set[Pubkey]) -> DecodedInstruction:
     message = txcodec.message_of(tx)
     _require(not txcodec.uses_lookup_tables(message), "the transaction uses lookup tables")
-    _require(message.account_keys[0] == fee_payer, f"fee payer is {message.account_keys[0]}, meant {fee_payer}")
+    _require(message.account_keys[0] == fee_payer,
+             f"fee payer is {message.account_keys[0]}, meant {fee_payer}")
     _require(set(txcodec.signer_keys(message)) <= signers,
              f"signers {txcodec.signer_keys(message)} go beyond {sorted(map(str, signers))}")
     calls = txcodec.compiled_calls(message)

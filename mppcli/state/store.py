@@ -262,5 +262,10 @@ class ChannelStore:
     def _write(self, path: Path, record: ChannelRecord) -> None:
         ensure_private_dir(self.state_dir)
         ensure_private_dir(self.dir)
-        data = json.dumps(record.to_json(), indent=2, ensure_ascii=False) + "\n"
+        doc = record.to_json()
+        try:  # never write what the next read would refuse (and move aside as corrupt)
+            parse_record(doc)
+        except MalformedError as exc:
+            raise InternalError(f"refusing to write an invalid channel record: {exc}") from None
+        data = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
         atomic_write(path, data.encode())

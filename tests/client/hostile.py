@@ -86,12 +86,14 @@ class HostileProxy:
         out = self._headers(upstream)
         if upstream.headers.get("content-type", "").startswith("text/event-stream"):
             self.streams_seen += 1
-            return StreamingResponse(self._frames(upstream, client, self.streams_seen), status_code=upstream.status_code,
-                                     headers=out, media_type="text/event-stream")
+            return StreamingResponse(self._frames(upstream, client, self.streams_seen),
+                                     status_code=upstream.status_code, headers=out,
+                                     media_type="text/event-stream")
         content = await upstream.aread()
         await upstream.aclose()
         await client.aclose()
-        if request.url.path.endswith("/commit") and self.mode == "inflate-commit" and upstream.status_code == 200:
+        inflate = self.mode == "inflate-commit" and upstream.status_code == 200
+        if request.url.path.endswith("/commit") and inflate:
             data = json.loads(content)
             data["cumulative"] = str(int(data["cumulative"]) + 5000)
             content = json.dumps(data).encode()

@@ -54,7 +54,7 @@ def _opened(payer: PayerHome, proxy: HostileProxy) -> str:
 
 def _watermarks(payer: PayerHome, channel: str) -> tuple[int, int]:
     record = payer.record(channel)
-    return int(record["signedCumulative"]), int(record["acceptedCumulative"])  # type: ignore[arg-type]
+    return int(record["signedCumulative"]), int(record["acceptedCumulative"])
 
 
 def _refused(run, code: str = "E_PROTOCOL") -> str:  # type: ignore[no-untyped-def]
@@ -63,7 +63,8 @@ def _refused(run, code: str = "E_PROTOCOL") -> str:  # type: ignore[no-untyped-d
     return str(run.json["error"]["message"])
 
 
-def test_metering_more_than_the_price_is_refused_before_signing(payer: PayerHome, proxy: HostileProxy) -> None:
+def test_metering_more_than_the_price_is_refused_before_signing(payer: PayerHome,
+                                                                proxy: HostileProxy) -> None:
     channel = _opened(payer, proxy)
     proxy.mode = "meter-above-price"
     run = _pay(payer, proxy, "stream", f"{proxy.url}/stream?chunks=5")

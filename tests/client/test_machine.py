@@ -223,4 +223,18 @@ def test_retry_after_an_unconfirmed_voucher_is_the_price_above_what_was_signed()
     view = ChannelView(status=Status.OPEN, deposit=1000, signed=500, accepted=400, spent=400)
     assert m.retry_cumulative(view, 100, Budget()) == 600
     with pytest.raises(m.BalanceExhausted):
-        m.retry_cumulative(ChannelView(status=Status.OPEN, deposit=550, signed=500, accepted=400), 100, Budget())
+        view = ChannelView(status=Status.OPEN, deposit=550, signed=500, accepted=400)
+        m.retry_cumulative(view, 100, Budget())
+
+
+def test_the_documented_state_diagram_is_the_transition_table() -> None:
+    from pathlib import Path
+
+    internals = Path(__file__).resolve().parents[2] / "docs" / "internals.md"
+    assert f"```mermaid\n{m.diagram()}\n```" in internals.read_text()
+
+
+def test_a_drained_channel_records_the_refund_the_chain_paid() -> None:
+    view = ChannelView(status=Status.OPEN, deposit=1000, signed=300, accepted=300, spent=300)
+    closed = m.step(view, m.ChainDistributed(deposit=1000, settled=300))
+    assert (closed.status, closed.settled, closed.refunded) == (Status.CLOSED, 300, 700)

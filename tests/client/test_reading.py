@@ -21,7 +21,8 @@ BLOCKHASH = "EtWTRABZaYq6iMfeYKouRu166VU2xqa1wcaWoxPkrZBG"
 def session_request(**over: object) -> dict[str, object]:
     details = {"network": "mainnet", "channelProgram": PROGRAM, "decimals": 6, "recentBlockhash": BLOCKHASH,
                "recentSlot": "100", "gracePeriodSeconds": 900}
-    request: dict[str, object] = {"amount": "100", "currency": MINT, "recipient": KEY, "methodDetails": details}
+    request: dict[str, object] = {"amount": "100", "currency": MINT, "recipient": KEY,
+                                  "methodDetails": details}
     request.update(over)
     return request
 
@@ -86,8 +87,10 @@ def test_success_needs_a_receipt_and_a_refusal_has_none() -> None:
     refusal = Answer(402, {}, b'{"type":"https://paymentauth.org/problems/verification-failed",'
                               b'"title":"x","status":402,"detail":"exceeds deposit"}')
     assert problem_text(refusal) == "exceeds deposit"
-    assert problem_text(Answer(402, {}, b'{"code":"payment_invalid","message":"bad voucher"}')) == "bad voucher"
-    assert problem_text(Answer(500, {}, b"boom", reason="Internal Server Error")) == "HTTP 500 Internal Server Error"
+    reference_style = Answer(402, {}, b'{"code":"payment_invalid","message":"bad voucher"}')
+    assert problem_text(reference_style) == "bad voucher"
+    crashed = Answer(500, {}, b"boom", reason="Internal Server Error")
+    assert problem_text(crashed) == "HTTP 500 Internal Server Error"
 
 
 def test_credentials_never_reach_a_log() -> None:

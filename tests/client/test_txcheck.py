@@ -29,7 +29,8 @@ def params(**over: object) -> OpenParams:
 
 def intent(**over: object) -> OpenIntent:
     base = OpenIntent(program=PROGRAM_ID, payer=PAYER, payee=PAYEE, mint=MINT, authorized_signer=SIGNER,
-                      deposit=1000, fee_payer=SPONSOR, token_program=TOKEN_PROGRAM, recent_blockhash=BLOCKHASH)
+                      deposit=1000, fee_payer=SPONSOR, token_program=TOKEN_PROGRAM,
+                      recent_blockhash=BLOCKHASH)
     return dataclasses.replace(base, **over)  # type: ignore[arg-type]
 
 

@@ -10,6 +10,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.server.harness import Chain, ServerProcess, _read_line
 from tests.support import Run, mpp
@@ -48,7 +49,7 @@ class PayerHome:
         return subprocess.Popen([sys.executable, "-m", "mppcli", *self.args(*args)], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
-    def record(self, channel_id: str) -> dict[str, object]:
+    def record(self, channel_id: str) -> dict[str, Any]:
         path = self.home / "state" / "channels" / f"{channel_id}.json"
         return dict(json.loads(path.read_text()))
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.support import PayerHome, file_payer
+from tests.e2e.support import PayerHome, file_payer, wait_for
 from tests.server.harness import ServerProcess
 
 pytestmark = [pytest.mark.slow]
@@ -42,7 +42,8 @@ def stream(payer: PayerHome, url: str, *args: str, pre: tuple[str, ...] = ()):  
     return payer.mpp(*pre, "stream", url, "--signer", "payer", "--yes", *args)
 
 
-def test_text_mode_prints_the_data_and_progress_goes_to_stderr(served: ServerProcess, payer: PayerHome) -> None:
+def test_text_mode_prints_the_data_and_progress_goes_to_stderr(served: ServerProcess,
+                                                               payer: PayerHome) -> None:
     run = stream(payer, f"{served.url}/stream?chunks=3", pre=("-v",))
     assert run.exit_code == 0, run
     lines = run.stdout.splitlines()
@@ -99,7 +100,6 @@ def test_ctrl_c_saves_state_exits_130_and_the_next_run_continues(served: ServerP
     signed, accepted = int(record["signedCumulative"]), int(record["acceptedCumulative"])
     assert accepted >= 3 * CHUNK and 0 <= signed - accepted <= CHUNK
     again = stream(payer, f"{served.url}/stream?chunks=2", "--json", "--max-spend", "100")
-    Path("/tmp/mt/again.txt").write_text(again.stdout + json.dumps(record))
     assert again.exit_code == 0, (again.stdout, record)
     assert again.json["channelId"] == channel and int(again.json["cumulative"]) > accepted
 
@@ -115,3 +115,31 @@ def test_request_include_and_output_file(served: ServerProcess, payer: PayerHome
     assert saved.exit_code == 0 and saved.stdout == "", saved
     assert json.loads(target.read_text())["acceptedCumulative"] == "2000"
     assert "paid 0.001 on channel" in saved.stderr
+
+
+def test_a_payer_without_sol_opens_and_tops_up_in_the_sponsored_form(served: ServerProcess,
+                                                                      tmp_path: Path) -> None:
+    payer = file_payer(tmp_path / "solless", served.chain, sol=0)
+    opened = payer.mpp("--json", "open", f"{served.url}/paid", "--signer", "payer", "--yes")
+    assert opened.exit_code == 0, opened
+    topped = payer.mpp("--json", "topup", opened.json["channelId"], "0.005", "--yes")
+    assert topped.exit_code == 0, topped
+    assert topped.json["sponsored"] is True and topped.json["deposit"] == str(2 * DEPOSIT)
+    assert served.chain.call("getBalance", [payer.pubkey])["value"] == 0  # the server paid every fee
+
+
+def test_a_channel_the_server_closed_for_idleness_is_replaced(tmp_path: Path) -> None:
+    server = ServerProcess.start(tmp_path / "serve", "--ephemeral", "--idle-timeout-options", "none",
+                                 "--idle-timeout", "1")
+    try:
+        payer = file_payer(tmp_path / "payer", server.chain)
+        first = payer.mpp("--json", "request", f"{server.url}/paid", "--signer", "payer", "--yes")
+        assert first.exit_code == 0, first
+        old = first.json["channelId"]
+        assert wait_for(lambda: f"closed channel {old}" in server.log(), 30)
+        second = payer.mpp("--json", "request", f"{server.url}/paid", "--signer", "payer")
+        assert second.exit_code == 0, second
+        assert second.json["channelId"] != old
+        assert payer.record(old)["status"] == "closed" and payer.record(old)["settled"] == "10000"
+    finally:
+        server.stop()

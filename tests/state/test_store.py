@@ -216,3 +216,12 @@ def _dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     return proc.pid
+
+
+def test_a_record_the_next_read_would_refuse_is_never_written(tmp_path: Path) -> None:
+    store = ChannelStore(Paths(tmp_path / "c", tmp_path / "s", tmp_path / "d", tmp_path))
+    with pytest.raises(InternalError, match="invalid channel record"):
+        store.create(make_record(url=""))
+    assert list(store.dir.glob("*.json")) == []
+    good = store.create(make_record())
+    assert store.get(good.channel_id) == good
