@@ -48,12 +48,13 @@ class TransactionRejected(RpcError):
 
 def describe_err(err: Any, programs: Sequence[str] = ()) -> tuple[str, int | None, int | None]:
     """Solana's error JSON -> (text, instruction index, custom code); channel-program codes by name."""
-    if not (isinstance(err, dict) and "InstructionError" in err):
-        return f"transaction failed: {err}", None, None
-    index, inner = err["InstructionError"]
+    detail = err.get("InstructionError") if isinstance(err, dict) else None
+    if not (isinstance(detail, list) and len(detail) == 2 and type(detail[0]) is int):
+        return f"transaction failed: {err}", None, None  # also whatever an odd endpoint sends
+    index, inner = detail
     program = programs[index] if 0 <= index < len(programs) else None
-    if isinstance(inner, dict) and "Custom" in inner:
-        code = int(inner["Custom"])
+    code = inner.get("Custom") if isinstance(inner, dict) else None
+    if type(code) is int:
         return f"instruction {index} failed: {_describe_custom(code, program)}", index, code
     return f"instruction {index} failed: {inner}", index, None
 
@@ -110,6 +111,7 @@ class Rpc:
                      refused: Callable[[Exception], RpcError] | None = None) -> T:
         from solana.exceptions import SolanaRpcException
         from solana.rpc.core import RPCException
+        from solders.errors import SerdeJSONError
 
         try:
             return await call()
@@ -119,7 +121,7 @@ class Rpc:
             raise RpcError(f"cannot reach the Solana RPC at {self.url} ({what}): {_cause(exc)}") from None
         except (TimeoutError, OSError) as exc:
             raise RpcError(f"cannot reach the Solana RPC at {self.url} ({what}): {exc}") from None
-        except ValueError as exc:  # solders could not parse the answer
+        except (ValueError, SerdeJSONError) as exc:  # solders could not parse the answer (not a ValueError)
             raise RpcError(f"the RPC at {self.url} sent an answer to {what} that does not parse: {exc}",
                            hint="Is this URL a Solana JSON-RPC endpoint?") from None
 
@@ -231,23 +233,24 @@ class Rpc:
         params: list[Any] = [str(owner), str(amount)]
         if mint is not None:
             params.append({"mint": str(mint)})
-        result = await self._extension("mpp_mintTestTokens", params)
+        result = await self._extension("mpp_mintTestTokens", params, ("signature",))
         return str(result["signature"])
 
     async def ledger_info(self) -> dict[str, Any] | None:
         """The embedded ledger's facts (test mint, genesis hash); None on any other cluster."""
         try:
-            return dict(await self._extension("mpp_ledgerInfo", []))
+            return dict(await self._extension("mpp_ledgerInfo", [], ()))
         except _MethodNotFound:
             return None
 
     async def warp(self, slots: int | None = None, seconds: int | None = None) -> tuple[int, int]:
         """Move the embedded ledger's clock forward (tests); returns (slot, unix time)."""
         config = {k: v for k, v in (("slots", slots), ("seconds", seconds)) if v is not None}
-        result = await self._extension("mpp_warp", [config])
+        result = await self._extension("mpp_warp", [config], ("slot", "unixTimestamp"))
         return int(result["slot"]), int(result["unixTimestamp"])
 
-    async def _extension(self, method: str, params: list[Any]) -> Any:
+    async def _extension(self, method: str, params: list[Any], keys: Sequence[str]) -> dict[str, Any]:
+        """Call one of the embedded ledger's methods; its result must be an object holding `keys`."""
         import httpx
 
         body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
@@ -257,13 +260,25 @@ class Rpc:
             answer = (await self._http.post(self.url, json=body)).json()
         except (httpx.HTTPError, ValueError) as exc:
             raise RpcError(f"cannot reach the Solana RPC at {self.url} ({method}): {exc}") from None
-        error = answer.get("error") if isinstance(answer, dict) else None
+        if not isinstance(answer, dict):
+            raise RpcError(f"the RPC at {self.url} sent an answer to {method} that is not a JSON-RPC object",
+                           hint="Is this URL a Solana JSON-RPC endpoint?")
+        error = answer.get("error")
         if error is not None:
-            if error.get("code") == -32601:
-                raise _MethodNotFound(f"{self.url} does not offer {method}: it is not an mpp localnet ledger",
-                                      hint="The faucet exists only on `mpp localnet` / `mpp serve`'s ledger.")
-            raise RpcError(f"{method} failed: {error.get('message')}")
-        return answer.get("result")
+            raise _extension_error(self.url, method, error)
+        result = answer.get("result")
+        if not isinstance(result, dict) or any(key not in result for key in keys):
+            raise RpcError(f"the RPC at {self.url} sent a {method} result that is not an object with "
+                           f"{', '.join(keys) or 'fields'}: {str(result)[:200]}")
+        return result
+
+
+def _extension_error(url: str, method: str, error: Any) -> RpcError:
+    if isinstance(error, dict) and error.get("code") == -32601:
+        return _MethodNotFound(f"{url} does not offer {method}: it is not an mpp localnet ledger",
+                               hint="The faucet exists only on `mpp localnet` / `mpp serve`'s ledger.")
+    message = error.get("message") if isinstance(error, dict) else error
+    return RpcError(f"{method} failed: {str(message)[:200]}")
 
 
 class _MethodNotFound(RpcError):

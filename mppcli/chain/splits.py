@@ -46,26 +46,53 @@ class Distribution:
     dust: int
 
 
+class SplitRejected(MalformedError):
+    """Splits the program refuses; `error` names the program error it returns (`invalidSplitConfig`)."""
+
+    def __init__(self, error: str, message: str) -> None:
+        super().__init__(message)
+        self.error = error
+
+
 def validate_splits(splits: Sequence[Split], channel: Pubkey | None = None) -> None:
-    """The rules `open` enforces: at most 32 entries, each > 0 bps, sum <= 10000, unique, not the channel."""
+    """The rules the program enforces, in its order, raising `SplitRejected` with its error name.
+
+    While loading the instruction: at most 32 entries (`invalidRecipientCount`), no 0 bps share
+    (`invalidSplitConfig`), no recipient twice (`duplicateRecipient`), a sum <= 10000 bps
+    (`invalidSplitConfig`); then, in `open` once the channel address is known, the channel itself
+    may not be a recipient (`invalidSplitConfig`). The ledger's model runs these same checks.
+    """
     if len(splits) > MAX_RECIPIENTS:
-        raise MalformedError(f"distributionSplits has {len(splits)} entries; at most {MAX_RECIPIENTS} "
-                             "are allowed")
+        raise SplitRejected("invalidRecipientCount", f"distributionSplits has {len(splits)} entries; "
+                            f"at most {MAX_RECIPIENTS} are allowed")
     seen: set[Pubkey] = set()
     for i, split in enumerate(splits):
-        bps = split.bps
-        if isinstance(bps, bool) or not isinstance(bps, int) or not 0 < bps <= BPS_DENOMINATOR:
-            raise MalformedError(f"distributionSplits[{i}].shareBps must be an integer from 1 to "
-                                 f"{BPS_DENOMINATOR}")
+        if isinstance(split.bps, bool) or not isinstance(split.bps, int) or split.bps < 1:
+            raise SplitRejected("invalidSplitConfig", _share_range(i))
         if split.recipient in seen:
-            raise MalformedError(f"distributionSplits[{i}].recipient {split.recipient} is listed twice")
-        if channel is not None and split.recipient == channel:
-            raise MalformedError(f"distributionSplits[{i}].recipient is the channel itself")
+            raise SplitRejected("duplicateRecipient",
+                                f"distributionSplits[{i}].recipient {split.recipient} is listed twice")
         seen.add(split.recipient)
+    _check_total(splits)
+    mine = [i for i, split in enumerate(splits) if split.recipient == channel]
+    if mine:
+        raise SplitRejected("invalidSplitConfig",
+                            f"distributionSplits[{mine[0]}].recipient is the channel itself")
+
+
+def _share_range(index: int) -> str:
+    return f"distributionSplits[{index}].shareBps must be an integer from 1 to {BPS_DENOMINATOR}"
+
+
+def _check_total(splits: Sequence[Split]) -> None:
+    """One share above 10000 fails the program's sum check too; named per entry for a clearer message."""
+    for i, split in enumerate(splits):
+        if split.bps > BPS_DENOMINATOR:
+            raise SplitRejected("invalidSplitConfig", _share_range(i))
     total = sum(s.bps for s in splits)
     if total > BPS_DENOMINATOR:
-        raise MalformedError(f"distributionSplits shares sum to {total} bps; at most {BPS_DENOMINATOR} "
-                             "are allowed")
+        raise SplitRejected("invalidSplitConfig", f"distributionSplits shares sum to {total} bps; "
+                            f"at most {BPS_DENOMINATOR} are allowed")
 
 
 def splits_preimage(splits: Sequence[Split]) -> bytes:

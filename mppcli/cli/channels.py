@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mppcli.cli.options import JsonOpt, YesOpt
+from mppcli.cli.options import JsonOpt, RpcUrlOpt, YesOpt
 from mppcli.cli.output import Outcome, dumps
 from mppcli.cli.runtime import run
 
@@ -77,13 +77,48 @@ def _list_text(records: tuple[ChannelRecord, ...], all_: bool) -> str:
 
 
 @channels_app.command("show")
-def show_cmd(ctx: typer.Context, channel: ChannelArg, json: JsonOpt = False) -> None:
-    """Show everything the local record holds about one channel."""
+def show_cmd(ctx: typer.Context, channel: ChannelArg, rpc: RpcUrlOpt = None, json: JsonOpt = False) -> None:
+    """Show the local record of one channel, plus its on-chain account when the RPC answers."""
     def action(env: Env) -> Outcome:
         record = _store(env).find(channel)
-        doc = record.to_json()
+        doc = {**record.to_json(), **_on_chain(env, record, rpc)}
         return Outcome(doc, "\n".join(f"{key}: {_plain(value)}" for key, value in doc.items()))
     run(ctx, json, action)
+
+
+CHAIN_TIMEOUT = 5.0  # a view, not a flow: an unreachable RPC must not hold the command for long
+
+
+def _on_chain(env: Env, record: ChannelRecord, url_flag: str | None) -> dict[str, object]:
+    """`chain`: the decoded account (`{"status": "absent"}` once gone), or None and `chainError`."""
+    import asyncio
+
+    from mppcli.errors import MppError
+
+    try:
+        return {"chain": asyncio.run(_read_chain(env, record, url_flag))}
+    except MppError as exc:
+        if exc.code in ("E_USAGE", "E_CONFIG"):
+            raise
+        return {"chain": None, "chainError": exc.message}
+
+
+async def _read_chain(env: Env, record: ChannelRecord, url_flag: str | None) -> object:
+    from mppcli.chain.networks import NETWORKS
+    from mppcli.client import chainio
+    from mppcli.client.sync import chain_summary
+    from mppcli.config import resolve_setting
+    from mppcli.rpc import Rpc
+
+    setting = resolve_setting(env.paths, env.environ, "rpc_url", url_flag)
+    url = str(setting.value)
+    if setting.source == "default" and record.network in NETWORKS:
+        url = NETWORKS[record.network].rpc_url
+    rpc = Rpc(url, timeout=CHAIN_TIMEOUT)
+    try:
+        return chain_summary(await chainio.read_channel(rpc, record.channel_id, record.program_id))
+    finally:
+        await rpc.close()
 
 
 def _plain(value: object) -> str:

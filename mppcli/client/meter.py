@@ -163,11 +163,12 @@ class Meter:
         await self.commit(directive, directive.amount, self.offer.price)
 
     async def finish(self, usage: int | None = None) -> None:
-        """Pay a held reservation: its usage (or reserved) amount, at most price x units received."""
+        """Pay a held reservation: its usage (or reserved) amount, at most price x units received
+        (no data received, nothing paid: a reservation alone delivers nothing)."""
         directive, self.pending = self.pending, None
         if directive is None:
             return
-        cap = self.offer.price * max(self.units, 1)
+        cap = self.offer.price * self.units
         if usage is not None and usage > cap:
             raise ProtocolViolation(f"the server bills {usage} for {self.units} data frame(s) priced "
                                     f"{self.offer.price} each")

@@ -134,10 +134,17 @@ async def _check_funds(client: Client, offer: Offer, plan: Plan) -> None:
 
 
 async def _confirm(client: Client, origin: str, offer: Offer, plan: Plan, options: PayOptions) -> None:
-    """Ask before locking funds: the first time for a server (or always/never per the config)."""
+    """Ask before locking funds: the first time for a server (or always/never per the config).
+
+    A known server is not asked about again, unless nothing the user gave (--deposit, a
+    --max-spend cap) bounds the deposit and the server now wants more than any earlier deposit
+    to it: an unbounded suggestion must not grow unseen on a re-open (NOTES: deposits).
+    """
     if options.yes or options.confirm_policy == "never":
         return
-    if options.confirm_policy != "always" and records.known_origin(client.store, origin):
+    bounded = options.deposit is not None or options.max_spend is not None
+    if options.confirm_policy != "always" and records.known_origin(client.store, origin) and (
+            bounded or records.deposited_at_least(client.store, origin, plan.deposit)):
         return
     from mppcli.protocol.amounts import format_amount
 

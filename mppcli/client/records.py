@@ -55,3 +55,8 @@ def live_for(store: ChannelStore, origin: str, payer: str, offered: OfferedTerms
 def known_origin(store: ChannelStore, origin: str) -> bool:
     """Whether this machine ever deposited to this server (any record, any status)."""
     return any(r.origin == origin for r in store.list().records)
+
+
+def deposited_at_least(store: ChannelStore, origin: str, amount: int) -> bool:
+    """Whether some channel of this machine with this server already held `amount` or more."""
+    return any(r.origin == origin and r.deposit >= amount for r in store.list().records)

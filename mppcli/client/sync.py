@@ -45,7 +45,7 @@ def _summary(record: ChannelRecord) -> dict[str, Any]:
     return {"status": record.status.value, "deposit": str(record.deposit), "settled": str(record.settled)}
 
 
-def _chain_summary(seen: chainio.ChainChannel) -> dict[str, Any] | None:
+def chain_summary(seen: chainio.ChainChannel) -> dict[str, Any] | None:
     acc = seen.account
     if acc is None:
         return {"status": "absent"}
@@ -72,7 +72,7 @@ async def sync_one(client: Client, record: ChannelRecord) -> Synced:
         return Synced(record.channel_id, before, before, None, error=exc.message)
     after = _summary(updated)
     changed = tuple(k for k in before if before[k] != after[k])
-    return Synced(record.channel_id, before, after, _chain_summary(seen), changed=changed)
+    return Synced(record.channel_id, before, after, chain_summary(seen), changed=changed)
 
 
 async def _apply(client: Client, record: ChannelRecord, seen: chainio.ChainChannel) -> ChannelRecord:
@@ -116,7 +116,7 @@ async def _discover(client: Client, known: set[str]) -> list[Synced]:
         created = client.store.create(record)
         updated = records.advance(client.store, channel_id, seen.event()) \
             if seen.account.status.name != "OPEN" else created
-        found.append(Synced(channel_id, {"status": "unknown"}, _summary(updated), _chain_summary(seen),
+        found.append(Synced(channel_id, {"status": "unknown"}, _summary(updated), chain_summary(seen),
                             found=True, changed=("status",)))
     return found
 

@@ -8,15 +8,16 @@ from collections.abc import Sequence
 from solders.instruction import Instruction
 from solders.pubkey import Pubkey
 
+from mppcli.chain.compute_budget import MAX_UNIT_LIMIT, SET_UNIT_LIMIT, SET_UNIT_PRICE
+from mppcli.chain.constants import COMPUTE_BUDGET_PROGRAM, ED25519_PROGRAM
+
 LAMPORTS_PER_SIGNATURE = 5000
-COMPUTE_BUDGET_PROGRAM = Pubkey.from_string("ComputeBudget111111111111111111111111111111")
 PRECOMPILES = frozenset({
-    Pubkey.from_string("Ed25519SigVerify111111111111111111111111111"),
+    ED25519_PROGRAM,
     Pubkey.from_string("KeccakSecp256k11111111111111111111111111111"),
     Pubkey.from_string("Secp256r1SigVerify1111111111111111111111111"),
 })
 _DEFAULT_UNITS_PER_INSTRUCTION = 200_000
-_MAX_UNITS = 1_400_000
 _MICRO = 1_000_000
 
 
@@ -31,12 +32,12 @@ def priority_fee(instructions: Sequence[Instruction]) -> int:
     for ix in instructions:
         if ix.program_id != COMPUTE_BUDGET_PROGRAM or not ix.data:
             continue
-        if ix.data[0] == 2 and len(ix.data) >= 5:
+        if ix.data[0] == SET_UNIT_LIMIT and len(ix.data) >= 5:
             limit = int.from_bytes(ix.data[1:5], "little")
-        elif ix.data[0] == 3 and len(ix.data) >= 9:
+        elif ix.data[0] == SET_UNIT_PRICE and len(ix.data) >= 9:
             price = int.from_bytes(ix.data[1:9], "little")
     if limit is None:
         others = sum(1 for ix in instructions if ix.program_id != COMPUTE_BUDGET_PROGRAM)
         limit = others * _DEFAULT_UNITS_PER_INSTRUCTION
-    limit = min(limit, _MAX_UNITS)
+    limit = min(limit, MAX_UNIT_LIMIT)
     return -(-price * limit // _MICRO)

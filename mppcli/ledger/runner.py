@@ -112,24 +112,47 @@ def _make_server(ledger: Ledger) -> object:
     return uvicorn.Server(config)
 
 
+@dataclass(frozen=True)
+class _Parts:
+    lock: IO[str] | None
+    ledger: Ledger
+    sock: socket.socket
+    server: object
+
+
+def _prepare(directory: Path | None, host: str, port: int, speed: float) -> _Parts:
+    """Lock the directory, open the chain, bind the socket; a failing step undoes the earlier ones
+    (otherwise a busy port would leave the directory locked for the rest of this process)."""
+    with contextlib.ExitStack() as undo:
+        lock = lock_directory(directory)
+        if lock is not None:
+            undo.callback(lock.close)
+        ledger = Ledger.open(directory, speed=speed)
+        undo.callback(ledger.close)
+        sock = bind_socket(host, port)
+        undo.callback(sock.close)
+        server = _make_server(ledger)
+        undo.pop_all()
+    return _Parts(lock, ledger, sock, server)
+
+
 def start_ledger(directory: Path | None, port: int = 0, host: str = "127.0.0.1",
                  speed: float = 1.0) -> RunningLedger:
     """Open the chain in `directory` (None: throwaway) and serve it from a background thread."""
-    lock = lock_directory(directory)
-    try:
-        ledger = Ledger.open(directory, speed=speed)
-    except BaseException:
-        if lock:
-            lock.close()
-        raise
-    sock = bind_socket(host, port)
-    server = _make_server(ledger)
+    parts = _prepare(directory, host, port, speed)
+    server, sock = parts.server, parts.sock
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])),  # type: ignore[attr-defined]
                               name="mpp-ledger", daemon=True)
     thread.start()
-    _wait_started(server, thread)
     url = f"http://{host}:{sock.getsockname()[1]}"
-    return RunningLedger(url, ledger.info(), ledger, server, thread, lock)
+    running = RunningLedger(url, parts.ledger.info(), parts.ledger, server, thread, parts.lock)
+    try:
+        _wait_started(server, thread)
+    except BaseException:
+        running.stop()
+        sock.close()
+        raise
+    return running
 
 
 def _wait_started(server: object, thread: threading.Thread) -> None:
@@ -145,15 +168,8 @@ def serve_foreground(directory: Path | None, port: int, host: str = "127.0.0.1",
     """Run the ledger on this (main) thread until Ctrl-C or SIGTERM, then save and return.
 
     `on_ready(rpc_url, info)` is called once the socket listens."""
-    lock = lock_directory(directory)
-    try:
-        ledger = Ledger.open(directory, speed=speed)
-    except BaseException:
-        if lock:
-            lock.close()
-        raise
-    sock = bind_socket(host, port)
-    server = _make_server(ledger)
+    parts = _prepare(directory, host, port, speed)
+    lock, ledger, sock, server = parts.lock, parts.ledger, parts.sock, parts.server
 
     async def main() -> None:
         task = asyncio.create_task(server.serve(sockets=[sock]))  # type: ignore[attr-defined]

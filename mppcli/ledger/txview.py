@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from solders.account import Account
 from solders.hash import Hash
 from solders.instruction import AccountMeta, Instruction
-from solders.message import Message, MessageHeader, MessageV0
+from solders.message import Message, MessageV0
 from solders.pubkey import Pubkey
 from solders.signature import Signature
-from solders.transaction import VersionedTransaction
+from solders.transaction import SanitizeError, VersionedTransaction
 
+from mppcli.chain.txcodec import is_writable
 from mppcli.ledger.errors import TransactionFailed
 
 ADDRESS_LOOKUP_TABLE_PROGRAM = Pubkey.from_string("AddressLookupTab1e1111111111111111111111111")
@@ -62,7 +63,7 @@ def decode_transaction(raw: bytes, read_account: AccountReader) -> TxView:
     try:
         tx = VersionedTransaction.from_bytes(raw)
         tx.sanitize()
-    except Exception as exc:  # solders raises several error types for bad bytes
+    except (ValueError, SanitizeError) as exc:  # bad bytes / inconsistent message (solders' two errors)
         raise TransactionFailed("SanitizeFailure") from exc
     message = tx.message
     if not isinstance(message, Message | MessageV0):
@@ -72,18 +73,11 @@ def decode_transaction(raw: bytes, read_account: AccountReader) -> TxView:
     loaded_w, loaded_r = _load_lookups(message, read_account)
     keys = static + loaded_w + loaded_r
     signer = [i < header.num_required_signatures for i in range(len(keys))]
-    writable = [_static_writable(i, len(static), header) for i in range(len(static))]
+    writable = [is_writable(message, i) for i in range(len(static))]
     writable += [True] * len(loaded_w) + [False] * len(loaded_r)
     writable = _demote(keys, writable, message)
     instructions = tuple(_resolve(ci, keys, signer, writable) for ci in message.instructions)
     return TxView(tx, raw, tuple(keys), tuple(signer), tuple(writable), instructions)
-
-
-def _static_writable(index: int, count: int, header: MessageHeader) -> bool:
-    required = int(header.num_required_signatures)
-    if index < required:
-        return index < required - int(header.num_readonly_signed_accounts)
-    return index < count - int(header.num_readonly_unsigned_accounts)
 
 
 def _demote(keys: list[Pubkey], writable: list[bool], message: Message | MessageV0) -> list[bool]:

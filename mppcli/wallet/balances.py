@@ -72,6 +72,11 @@ async def _query(url: str, owner: str, channel_mints: Sequence[_Mint]) -> list[B
     owner_key = Pubkey.from_string(owner)
     async with Rpc(url, timeout=RPC_TIMEOUT) as rpc:
         lamports = await rpc.balance(owner_key)
+        info = await rpc.ledger_info()  # the embedded ledger names its test stablecoin
+        if info is not None:
+            test_mint = _Mint(str(info["mint"]), str(info["symbol"]), int(info["decimals"]),
+                              str(info["tokenProgram"]), "localnet")
+            channel_mints = [test_mint, *channel_mints]
         mints = _mints_to_check(await rpc.genesis_hash(), channel_mints)
         accounts = await rpc.accounts([_ata(owner_key, m) for m in mints]) if mints else []
     balances = [_entry("SOL", None, lamports, SOL_DECIMALS)]

@@ -67,25 +67,21 @@ def test_show_reads_balances_from_the_embedded_ledger(mpp_home: Path) -> None:
     from solders.pubkey import Pubkey
 
     from mppcli.ledger.runner import start_ledger
-    from mppcli.paths import resolve_paths
-    from mppcli.state.store import ChannelStore
-    from tests.state.factory import make_record
 
     owner = str(_new(mpp_home)["pubkey"])
     with start_ledger(None, port=0) as ledger:
         ledger.ledger.airdrop(Pubkey.from_string(owner), 1_500_000_000)
-        ledger.ledger.mint_test_tokens(Pubkey.from_string(owner), 2_500_000)
         run = mpp("wallet", "show", "-u", ledger.rpc_url, "--json", home=mpp_home)
         assert run.exit_code == 0, run
+        # no token account yet: only SOL is shown
         assert run.json["balances"] == [{"symbol": "SOL", "mint": None, "amount": "1500000000",
                                          "decimals": 9, "display": "1.5 SOL"}]
-        # the localnet stablecoin is created at run time: a local channel in it makes it known
-        ChannelStore(resolve_paths({"MPP_HOME": str(mpp_home)})).create(make_record(
-            payer=owner, mint=ledger.mint, token_program=ledger.info.token_program))
+        ledger.ledger.mint_test_tokens(Pubkey.from_string(owner), 2_500_000)
+        # the embedded ledger names its test stablecoin (mpp_ledgerInfo), so it is shown by symbol
         run = mpp("wallet", "show", "-u", ledger.rpc_url, "--json", home=mpp_home)
     token = run.json["balances"][1]
     assert (token["mint"], token["amount"], token["decimals"]) == (ledger.mint, "2500000", 6)
-    assert token["display"].startswith("2.5 ")
+    assert token["symbol"] == "USDC" and token["display"] == "2.5 USDC"
 
 
 def test_import_from_file_stdin_json_and_stdin_base58(mpp_home: Path, tmp_path: Path) -> None:

@@ -104,8 +104,9 @@ def test_a_tampered_voucher_is_refused_by_both(refkit: RefKit, tmp_path: Path, m
 
 
 def test_the_library_signs_the_bytes_the_reference_signs(refkit: RefKit) -> None:
-    from mppcli.protocol.voucher import Voucher, sign_voucher, voucher_message
     from solders.keypair import Keypair
+
+    from mppcli.protocol.voucher import Voucher, sign_voucher, voucher_message
 
     secret, channel = new_secret(), new_pubkey()
     for amount, expires in ((1, FAR_FUTURE), (2**64 - 1, FAR_FUTURE), (987654321, 1_700_000_000)):

@@ -9,11 +9,12 @@ maps those outcomes to its own error codes.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from solders.pubkey import Pubkey
 
-from mppcli.chain.channel import ChannelAccount, decode_channel, encode_channel
+from mppcli.chain.channel import ChannelAccount, ChannelStatus, decode_channel, encode_channel
 from mppcli.chain.constants import CHANNEL_ACCOUNT_SIZE, TOKEN_2022_PROGRAM, TOKEN_PROGRAM
 from mppcli.chain.idl import AccountLayout, load_idl
 from mppcli.chain.pda import associated_token_address
@@ -43,6 +44,13 @@ def load_channel(host: InstructionHost, key: Pubkey) -> ChannelAccount:
         return decode_channel(data)
     except MalformedError as exc:
         raise fail("invalidChannelStatus", str(exc)) from None
+
+
+def require_status(channel: ChannelAccount, wanted: ChannelStatus, instruction: str) -> None:
+    """`invalidChannelStatus` unless the channel is in the one status `instruction` runs in."""
+    if channel.status != wanted:
+        raise fail("invalidChannelStatus",
+                   f"{instruction} needs {wanted.name.lower()}, not {channel.status.name}")
 
 
 def channel_layout() -> AccountLayout:
@@ -149,3 +157,14 @@ def token_amount(host: InstructionHost, key: Pubkey, ctx: TokenContext) -> int:
     if parsed is None:
         raise fail("malformedMintTokenAccountData")
     return parsed.amount
+
+
+def payer_token_accounts(host: InstructionHost, accounts: Mapping[str, Pubkey],
+                         channel: ChannelAccount) -> TokenContext:
+    """The mint, escrow and payer-ATA checks `topUp` and `withdrawPayer` share, in the program's order."""
+    if accounts["mint"] != channel.mint:
+        raise fail("invalidChannelMint")
+    ctx = token_context(host, accounts["mint"], accounts["tokenProgram"])
+    require_ata(host, accounts["channelTokenAccount"], accounts["channel"], ctx, ESCROW_CODES)
+    require_ata(host, accounts["payerTokenAccount"], accounts["payer"], ctx, PAYER_CODES)
+    return ctx

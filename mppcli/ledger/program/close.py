@@ -11,12 +11,10 @@ from mppcli.chain.instructions import DecodedInstruction
 from mppcli.ledger import spl
 from mppcli.ledger.host import InstructionHost
 from mppcli.ledger.program.accounts import (
-    ESCROW_CODES,
-    PAYER_CODES,
     load_channel,
-    require_ata,
+    payer_token_accounts,
+    require_status,
     store_channel,
-    token_context,
 )
 from mppcli.ledger.program.failures import fail
 
@@ -26,17 +24,12 @@ def withdraw_payer(host: InstructionHost, ix: DecodedInstruction) -> None:
     if not host.is_signer(a["payer"]):
         raise fail("missingRequiredSignature")
     channel = load_channel(host, a["channel"])
-    if channel.status != ChannelStatus.SEALED:
-        raise fail("invalidChannelStatus", f"withdrawPayer needs sealed, not {channel.status.name}")
+    require_status(channel, ChannelStatus.SEALED, "withdrawPayer")
     if a["payer"] != channel.payer:
         raise fail("invalidChannelPayer")
     if channel.payer_withdrawn_at != 0:
         raise fail("payerAlreadyWithdrawn")
-    if a["mint"] != channel.mint:
-        raise fail("invalidChannelMint")
-    ctx = token_context(host, a["mint"], a["tokenProgram"])
-    require_ata(host, a["channelTokenAccount"], a["channel"], ctx, ESCROW_CODES)
-    require_ata(host, a["payerTokenAccount"], a["payer"], ctx, PAYER_CODES)
+    ctx = payer_token_accounts(host, a, channel)
     stamped = dataclasses.replace(channel, payer_withdrawn_at=host.time.unix_timestamp)
     store_channel(host, a["channel"], stamped)
     refund = channel.deposit - channel.settled
@@ -51,8 +44,7 @@ def withdraw_payer(host: InstructionHost, ix: DecodedInstruction) -> None:
 def reclaim(host: InstructionHost, ix: DecodedInstruction) -> None:
     key, rent_payer = ix.accounts["channel"], ix.accounts["rentPayer"]
     channel = load_channel(host, key)
-    if channel.status != ChannelStatus.DISTRIBUTED:
-        raise fail("invalidChannelStatus", f"reclaim needs distributed, not {channel.status.name}")
+    require_status(channel, ChannelStatus.DISTRIBUTED, "reclaim")
     if rent_payer != channel.rent_payer:
         raise fail("invalidChannelRentPayer")
     unlock = channel.open_slot + OPEN_SLOT_WINDOW

@@ -10,17 +10,16 @@ built-in error, others the program's code 9, exactly as the deployed build does)
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from solders.pubkey import Pubkey
 
-from mppcli.chain.constants import BPS_DENOMINATOR, MAX_RECIPIENTS
 from mppcli.chain.idl import load_idl
 from mppcli.chain.instructions import DecodedInstruction, decode_instruction
+from mppcli.chain.splits import Split
 from mppcli.errors import MalformedError
 from mppcli.ledger.host import InstructionHost
 from mppcli.ledger.program import close, distribute, lifecycle, open_channel, settle
-from mppcli.ledger.program.failures import fail, runtime
+from mppcli.ledger.program.failures import check_splits, fail, runtime
 
 Handler = Callable[[InstructionHost, DecodedInstruction], None]
 
@@ -49,7 +48,9 @@ def process(host: InstructionHost) -> None:
     keys = [meta.pubkey for meta in host.instruction.accounts]
     fixed = len(spec.accounts)
     decoded = _decode(host.program_id, data, _padded(keys, fixed, spec.remaining is not None))
-    _check_splits(decoded.fields().get("recipients"))
+    entries = decoded.fields().get("recipients")
+    if entries is not None:
+        check_splits([Split(entry["recipient"], entry["bps"]) for entry in entries])
     if len(keys) < fixed or (spec.remaining is None and len(keys) != fixed):
         if spec.name in _BUILTIN_ACCOUNT_ERROR:
             raise runtime("NotEnoughAccountKeys", f"{spec.name} takes {fixed} accounts, got {len(keys)}")
@@ -69,21 +70,3 @@ def _decode(program_id: Pubkey, data: bytes, keys: Sequence[Pubkey]) -> DecodedI
         return decode_instruction(program_id, data, keys)
     except MalformedError as exc:
         raise runtime("InvalidInstructionData", str(exc)) from None
-
-
-def _check_splits(entries: list[dict[str, Any]] | None) -> None:
-    """The preimage rules the program enforces while loading the instruction data."""
-    if entries is None:
-        return
-    if len(entries) > MAX_RECIPIENTS:
-        raise fail("invalidRecipientCount")
-    seen: set[Pubkey] = set()
-    for entry in entries:
-        if entry["bps"] == 0:
-            raise fail("invalidSplitConfig", "a share of 0 bps")
-        if entry["recipient"] in seen:
-            raise fail("duplicateRecipient")
-        seen.add(entry["recipient"])
-    if sum(e["bps"] for e in entries) > BPS_DENOMINATOR:
-        raise fail("invalidSplitConfig", "shares exceed 10000 bps")
-

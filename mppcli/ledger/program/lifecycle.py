@@ -10,12 +10,10 @@ from mppcli.chain.pda import event_authority
 from mppcli.ledger import spl
 from mppcli.ledger.host import InstructionHost
 from mppcli.ledger.program.accounts import (
-    ESCROW_CODES,
-    PAYER_CODES,
     load_channel,
-    require_ata,
+    payer_token_accounts,
+    require_status,
     store_channel,
-    token_context,
 )
 from mppcli.ledger.program.failures import fail
 
@@ -30,15 +28,10 @@ def top_up(host: InstructionHost, ix: DecodedInstruction) -> None:
     if amount == 0:
         raise fail("depositMustBeNonZero")
     channel = load_channel(host, a["channel"])
-    if channel.status != ChannelStatus.OPEN:
-        raise fail("invalidChannelStatus", f"topUp needs open, not {channel.status.name}")
+    require_status(channel, ChannelStatus.OPEN, "topUp")
     if a["payer"] != channel.payer:
         raise fail("invalidChannelPayer")
-    if a["mint"] != channel.mint:
-        raise fail("invalidChannelMint")
-    ctx = token_context(host, a["mint"], a["tokenProgram"])
-    require_ata(host, a["channelTokenAccount"], a["channel"], ctx, ESCROW_CODES)
-    require_ata(host, a["payerTokenAccount"], a["payer"], ctx, PAYER_CODES)
+    ctx = payer_token_accounts(host, a, channel)
     if channel.deposit + amount > U64_MAX:
         raise fail("topUpDepositOverflow")
     store_channel(host, a["channel"], dataclasses.replace(channel, deposit=channel.deposit + amount))
@@ -51,8 +44,7 @@ def request_close(host: InstructionHost, ix: DecodedInstruction) -> None:
     if not host.is_signer(payer):
         raise fail("missingRequiredSignature")
     channel = load_channel(host, key)
-    if channel.status != ChannelStatus.OPEN:
-        raise fail("invalidChannelStatus", f"requestClose needs open, not {channel.status.name}")
+    require_status(channel, ChannelStatus.OPEN, "requestClose")
     if payer != channel.payer:
         raise fail("invalidChannelPayer")
     store_channel(host, key, dataclasses.replace(channel, status=ChannelStatus.CLOSING,
@@ -62,8 +54,7 @@ def request_close(host: InstructionHost, ix: DecodedInstruction) -> None:
 def seal(host: InstructionHost, ix: DecodedInstruction) -> None:
     key = ix.accounts["channel"]
     channel = load_channel(host, key)
-    if channel.status != ChannelStatus.CLOSING:
-        raise fail("invalidChannelStatus", f"seal needs closing, not {channel.status.name}")
+    require_status(channel, ChannelStatus.CLOSING, "seal")
     deadline = channel.closure_started_at + channel.grace_period
     if deadline > I64_MAX:
         raise fail("sealDeadlineOverflow")

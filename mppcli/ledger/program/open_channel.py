@@ -45,7 +45,7 @@ from mppcli.ledger.program.accounts import (
     token_context,
 )
 from mppcli.ledger.program.events import emit
-from mppcli.ledger.program.failures import fail, runtime
+from mppcli.ledger.program.failures import check_splits, fail, runtime
 
 
 def process(host: InstructionHost, ix: DecodedInstruction) -> None:
@@ -54,8 +54,7 @@ def process(host: InstructionHost, ix: DecodedInstruction) -> None:
     channel, bump = find_channel_address(a["payer"], a["payee"], a["mint"], a["authorizedSigner"],
                                          args["salt"], args["openSlot"], host.program_id)
     splits = tuple(Split(e["recipient"], e["bps"]) for e in args["recipients"])
-    if any(s.recipient == channel for s in splits):
-        raise fail("invalidSplitConfig", "the channel cannot be its own recipient")
+    check_splits(splits, channel)
     if a["channel"] != channel:
         raise fail("channelAddressMismatch")
     ctx = token_context(host, a["mint"], a["tokenProgram"])

@@ -8,7 +8,7 @@ import dataclasses
 from mppcli.chain.channel import ChannelStatus
 from mppcli.chain.instructions import DecodedInstruction
 from mppcli.ledger.host import InstructionHost
-from mppcli.ledger.program.accounts import load_channel, store_channel
+from mppcli.ledger.program.accounts import load_channel, require_status, store_channel
 from mppcli.ledger.program.failures import fail, runtime
 from mppcli.ledger.program.voucher import verified_cumulative
 
@@ -16,8 +16,7 @@ from mppcli.ledger.program.voucher import verified_cumulative
 def settle(host: InstructionHost, ix: DecodedInstruction) -> None:
     key = ix.accounts["channel"]
     channel = load_channel(host, key)
-    if channel.status != ChannelStatus.OPEN:
-        raise fail("invalidChannelStatus", f"settle needs open, not {channel.status.name}")
+    require_status(channel, ChannelStatus.OPEN, "settle")
     cumulative = verified_cumulative(host, key, channel, ix.accounts["instructionsSysvar"])
     store_channel(host, key, dataclasses.replace(channel, settled=cumulative))
 

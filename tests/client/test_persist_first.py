@@ -1,0 +1,193 @@
+"""Persist before you act, seen from the server's side of the wire.
+
+A witness proxy in front of a real `mpp serve` looks at the payer's state directory at the moment
+each open credential, voucher credential and metering commit arrives, i.e. after it left the `mpp`
+process: the record must already hold it (status `opening` with the same deposit; a signed
+watermark at least the voucher's, and for a new high the byte-identical voucher), and the lock the
+flow holds (the per-server open lock, the channel lock) must still be held by `mpp`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tests.client.hostile import HostileProxy
+from tests.e2e.support import PayerHome, file_payer
+from tests.server.harness import ServerProcess
+
+pytestmark = [pytest.mark.slow]
+
+
+@dataclass
+class WitnessProxy(HostileProxy):
+    """Forwards everything untouched; first checks the payer's record against what is arriving."""
+
+    home: Path | None = None
+    seen: list[str] = field(default_factory=list)
+    faults: list[str] = field(default_factory=list)
+
+    async def _forward(self, request: Request) -> Response:
+        body = await request.body()
+        try:
+            self._witness(request, body)
+        except Exception as exc:  # a broken check is a fault, never a silently passing test
+            self.faults.append(f"witness failed: {type(exc).__name__}: {exc}")
+        return await super()._forward(request)
+
+    def _witness(self, request: Request, body: bytes) -> None:
+        header = request.headers.get("authorization")
+        if header:
+            from mppcli.protocol.auth import parse_authorization
+
+            payload = parse_authorization(header).payload
+            if payload.get("action") == "open":
+                self._open(payload)
+            elif payload.get("action") == "voucher":
+                self._voucher(str(payload["channelId"]), payload["voucher"], "voucher")
+        if request.method == "POST" and request.url.path.endswith("/commit"):
+            data = json.loads(body)
+            voucher = data["voucher"]
+            self._voucher(str(voucher["voucher"]["channelId"]), voucher, "commit")
+
+    def _store(self) -> Any:
+        from mppcli.paths import resolve_paths
+        from mppcli.state.store import ChannelStore
+
+        assert self.home is not None
+        return ChannelStore(resolve_paths({"MPP_HOME": str(self.home)}))
+
+    def _open(self, payload: dict[str, Any]) -> None:
+        from mppcli.errors import BusyError
+
+        store = self._store()
+        record = store.load(str(payload["channelId"]))
+        self.seen.append("open")
+        if record is None or record.status.value != "opening":
+            self.faults.append(f"open left before its record: {record}")
+            return
+        if record.deposit != int(payload["depositAmount"]):
+            self.faults.append(f"open deposits {payload['depositAmount']}, record says {record.deposit}")
+        try:
+            with store.open_lock(record.payer, record.origin):
+                self.faults.append("the open left while no mpp held the open lock")
+        except BusyError:
+            pass
+
+    def _voucher(self, channel: str, voucher: dict[str, Any], kind: str) -> None:
+        from mppcli.errors import BusyError
+
+        store = self._store()
+        record = store.load(channel)
+        cumulative = int(voucher["voucher"]["cumulativeAmount"])
+        self.seen.append(kind)
+        if record is None or record.signed_cumulative < cumulative:
+            self.faults.append(f"{kind} for {cumulative} left before the record held it: {record}")
+            return
+        if record.signed_cumulative == cumulative:
+            stored = json.loads(record.last_signed_voucher or "{}")
+            if stored.get("signature") != voucher["signature"]:
+                self.faults.append(f"{kind} for {cumulative}: the record keeps another voucher")
+        if cumulative > record.deposit:
+            self.faults.append(f"{kind} for {cumulative} is above the deposit {record.deposit}")
+        try:
+            with store.lock(channel, purpose="witness"):
+                self.faults.append(f"{kind} for {cumulative} left while no mpp held the channel lock")
+        except BusyError:
+            pass
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    running = ServerProcess.start(tmp_path_factory.mktemp("serve") / "home", "--ephemeral",
+                                  "--min-deposit", "0.01")
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def payer(served: ServerProcess, tmp_path: Path) -> PayerHome:
+    return file_payer(tmp_path / "payer", served.chain)
+
+
+@pytest.fixture
+def witness(served: ServerProcess, payer: PayerHome) -> Iterator[WitnessProxy]:
+    running = WitnessProxy(served.url, home=payer.home).start()
+    yield running
+    running.stop()
+
+
+def test_every_open_voucher_and_commit_is_recorded_under_the_lock_before_it_leaves(
+        payer: PayerHome, witness: WitnessProxy) -> None:
+    first = payer.mpp("--json", "request", f"{witness.url}/paid", "--signer", "payer", "--yes")
+    assert first.exit_code == 0, first
+    again = payer.mpp("--json", "request", f"{witness.url}/paid")
+    assert again.exit_code == 0, again
+    streamed = payer.mpp("--json", "stream", f"{witness.url}/stream?chunks=4")
+    assert streamed.exit_code == 0, streamed
+    assert witness.seen.count("open") == 1 and witness.seen.count("voucher") >= 3, witness.seen
+    assert witness.seen.count("commit") >= 3, witness.seen
+    assert witness.faults == []
+
+
+def test_a_request_the_deposit_cannot_cover_signs_nothing(payer: PayerHome, witness: WitnessProxy) -> None:
+    """Without --max-spend there is no automatic top-up: exit 5, and no voucher above the deposit."""
+    opened = payer.mpp("--json", "open", f"{witness.url}/paid", "--signer", "payer", "--yes",
+                       "--deposit", "0.01")  # covers exactly one request
+    assert opened.exit_code == 0, opened
+    channel = opened.json["channelId"]
+    assert payer.mpp("--json", "request", f"{witness.url}/paid").exit_code == 0
+    refused = payer.mpp("--json", "request", f"{witness.url}/paid")  # no --max-spend: no top-up
+    assert refused.exit_code == 5, refused
+    record = payer.record(channel)
+    assert int(record["signedCumulative"]) == int(record["deposit"]) == 10_000, record
+    assert refused.json["error"]["code"] == "E_POLICY", refused
+    assert witness.seen.count("voucher") == 1 and witness.faults == [], (witness.seen, witness.faults)
+
+
+@pytest.mark.parametrize("tamper", ["deposit", "payee"])
+def test_a_built_open_that_differs_from_the_plan_is_never_signed_nor_sent(
+        tamper: str, payer: PayerHome, witness: WitnessProxy, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real open flow, in process, with a transaction builder that goes wrong after planning:
+    txcheck reads the built bytes back and refuses before any signature or record exists."""
+    from dataclasses import replace
+
+    from solders.keypair import Keypair
+
+    import mppcli.chain.transactions as transactions
+    from mppcli.cli.env import Env
+    from mppcli.cli.paying import Who, run_flow
+    from mppcli.client.context import PayOptions
+    from mppcli.client.http import RequestSpec
+    from mppcli.client.open import open_for
+    from mppcli.errors import InternalError
+
+    honest = transactions.build_open_transaction
+    signed: list[object] = []
+
+    def wrong(params, blockhash, fee_payer):  # type: ignore[no-untyped-def]
+        changed = {"deposit": params.deposit * 10} if tamper == "deposit" else {"payee": Keypair().pubkey()}
+        return honest(replace(params, **changed), blockhash, fee_payer)
+
+    def partial_sign(*args: object) -> None:
+        signed.append(args)
+        raise AssertionError("signed a transaction txcheck should have refused")
+
+    monkeypatch.setattr(transactions, "build_open_transaction", wrong)
+    monkeypatch.setattr("mppcli.chain.txcodec.partial_sign", partial_sign)
+    monkeypatch.setenv("MPP_HOME", str(payer.home))
+    env = Env.detect(json=True)
+    options = PayOptions(signer="payer", yes=True)
+    spec = RequestSpec(method="GET", url=f"{witness.url}/paid")
+    with pytest.raises(InternalError, match="refusing to sign"):
+        run_flow(env, Who(keypair=payer.keypair, url=payer.rpc_url),
+                 lambda client: open_for(client, spec, options))
+    assert signed == [] and "open" not in witness.seen
+    assert not list((payer.home / "state").glob("channels/*.json"))
