@@ -192,8 +192,10 @@ def stream_cmd(ctx: typer.Context, url: UrlArg, method: MethodOpt = None, header
                rpc: RpcUrlOpt = None, json: JsonOpt = False) -> None:
     """Consume a metered SSE stream, committing vouchers as the server meters."""
     def action(env: Env) -> Outcome | None:
+        from mppcli.client.events import Event
         from mppcli.client.http import request_spec
         from mppcli.client.stream import stream
+        from mppcli.errors import MppError
 
         who = Who(wallet, keypair, rpc)
         options = _options(env, who, deposit=deposit, max_spend=max_spend, idle_timeout=idle_timeout,
@@ -203,7 +205,12 @@ def stream_cmd(ctx: typer.Context, url: UrlArg, method: MethodOpt = None, header
         with SpendMeter(env, enabled=not quiet or env.verbose > 0) as meter:
             sink = ndjson_sink(env) if ndjson else meter
             on_data = _discard if quiet else _printer(env)
-            result = run_flow(env, who, lambda client: stream(client, spec, options, on_data), sink)
+            try:
+                result = run_flow(env, who, lambda client: stream(client, spec, options, on_data), sink)
+            except MppError as exc:
+                if ndjson and not env.json:  # CLI.md: the NDJSON stream ends with an `error` event
+                    sink(Event("error", exc.to_json()))
+                raise
         if ndjson and not env.json:
             return None
         return Outcome(result.to_json(), "" if not env.json else None)

@@ -116,8 +116,7 @@ def test_typer_never_prints_locals() -> None:
     from mppcli.cli.root import app
 
     assert app.pretty_exceptions_show_locals is False
-    run = mpp("--debug", "voucher", "verify", "-", input="{not json")
-    assert "locals" not in run.stderr.lower(), run
+    assert app.pretty_exceptions_enable is False  # unexpected errors go through cli.runtime.run
 
 
 # ---- (b) failure kinds without a server -------------------------------------------------------
@@ -387,3 +386,11 @@ def test_channels_show_adds_the_on_chain_view_when_the_rpc_answers(served: Any, 
                                    "closureStartedAt": 0, "payerWithdrawnAt": 0}, shown
     away = payer.mpp("--json", "channels", "show", channel, "-u", f"http://127.0.0.1:{_closed_port()}")
     assert away.exit_code == 0 and away.json["chain"] is None and away.json["chainError"], away
+
+
+def test_an_ndjson_stream_that_fails_ends_with_an_error_event(mpp_home: Path) -> None:
+    run = mpp("stream", "--ndjson", "--retries", "0", f"http://127.0.0.1:{_closed_port()}/s", home=mpp_home)
+    assert run.exit_code == 3, run
+    events = [json.loads(line) for line in run.stdout.splitlines()]  # stdout stays pure NDJSON
+    assert events and events[-1]["type"] == "error" and events[-1]["code"] == "E_NETWORK", run
+    assert "E_NETWORK" in run.stderr, run

@@ -52,6 +52,8 @@ class WitnessProxy(HostileProxy):
                 self._open(payload)
             elif payload.get("action") == "voucher":
                 self._voucher(str(payload["channelId"]), payload["voucher"], "voucher")
+            else:
+                self.seen.append(str(payload.get("action")))
         if request.method == "POST" and request.url.path.endswith("/commit"):
             data = json.loads(body)
             voucher = data["voucher"]
@@ -134,6 +136,8 @@ def test_every_open_voucher_and_commit_is_recorded_under_the_lock_before_it_leav
     assert streamed.exit_code == 0, streamed
     assert witness.seen.count("open") == 1 and witness.seen.count("voucher") >= 3, witness.seen
     assert witness.seen.count("commit") >= 3, witness.seen
+    topped = payer.mpp("--json", "topup", first.json["channelId"], "0.01", "--yes")
+    assert topped.exit_code == 0 and "topUp" in witness.seen, (topped, witness.seen)
     assert witness.faults == []
 
 
@@ -191,3 +195,39 @@ def test_a_built_open_that_differs_from_the_plan_is_never_signed_nor_sent(
                  lambda client: open_for(client, spec, options))
     assert signed == [] and "open" not in witness.seen
     assert not list((payer.home / "state").glob("channels/*.json"))
+
+
+def test_a_built_top_up_that_differs_from_the_plan_is_never_signed_nor_sent(
+        payer: PayerHome, witness: WitnessProxy, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mppcli.chain.transactions as transactions
+    from mppcli.cli.env import Env
+    from mppcli.cli.paying import Who, run_flow
+    from mppcli.client.context import PayOptions
+    from mppcli.client.topup import top_up
+    from mppcli.errors import InternalError
+
+    opened = payer.mpp("--json", "open", f"{witness.url}/paid", "--signer", "payer", "--yes")
+    assert opened.exit_code == 0, opened
+    channel = opened.json["channelId"]
+    honest = transactions.build_top_up_transaction
+    signed: list[object] = []
+
+    def wrong(keys, amount, blockhash, fee_payer=None):  # type: ignore[no-untyped-def]
+        return honest(keys, amount * 10, blockhash, fee_payer)
+
+    def partial_sign(*args: object) -> None:
+        signed.append(args)
+        raise AssertionError("signed a top-up txcheck should have refused")
+
+    monkeypatch.setattr(transactions, "build_top_up_transaction", wrong)
+    monkeypatch.setattr("mppcli.chain.txcodec.partial_sign", partial_sign)
+    monkeypatch.setenv("MPP_HOME", str(payer.home))
+    seen_before = list(witness.seen)
+
+    async def flow(client):  # type: ignore[no-untyped-def]
+        return await top_up(client, client.store.get(channel), 5_000, PayOptions(signer="payer", yes=True))
+
+    with pytest.raises(InternalError, match="refusing to sign"):
+        run_flow(Env.detect(json=True), Who(keypair=payer.keypair, url=payer.rpc_url), flow)
+    assert signed == [] and "topUp" not in witness.seen and witness.seen == seen_before
+    assert payer.record(channel)["deposit"] == opened.json["deposit"]
