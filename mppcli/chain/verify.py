@@ -162,7 +162,7 @@ def _verify_open(tx: VersionedTransaction, expect: OpenExpectations) -> Verified
         # The sponsor funds the rent (rentPayer) and may be the payee itself (a read-only account);
         # in operator mode it may also be the challenged operator, i.e. the authorizedSigner (the
         # spec lets `operator` equal `feePayerKey`; the reference server always does that).
-        allowed = ("rentPayer", "payee")
+        allowed: tuple[str, ...] = ("rentPayer", "payee")
         if terms.operator is not None and terms.operator == fee_payer:
             allowed += ("authorizedSigner",)
         _check_not_authority(decoded, fee_payer, allowed)
