@@ -80,8 +80,11 @@ def _list_text(records: tuple[ChannelRecord, ...], all_: bool) -> str:
 def show_cmd(ctx: typer.Context, channel: ChannelArg, rpc: RpcUrlOpt = None, json: JsonOpt = False) -> None:
     """Show the local record of one channel, plus its on-chain account when the RPC answers."""
     def action(env: Env) -> Outcome:
-        record = _store(env).find(channel)
-        doc = {**record.to_json(), **_on_chain(env, record, rpc)}
+        store = _store(env)
+        record = store.find(channel)
+        chain = _on_chain(env, record, rpc)
+        record = _settle_pending(env, store, record, chain.get("chain"))
+        doc = {**record.to_json(), **chain}
         return Outcome(doc, "\n".join(f"{key}: {_plain(value)}" for key, value in doc.items()))
     run(ctx, json, action)
 
@@ -119,6 +122,25 @@ async def _read_chain(env: Env, record: ChannelRecord, url_flag: str | None) -> 
         return chain_summary(await chainio.read_channel(rpc, record.channel_id, record.program_id))
     finally:
         await rpc.close()
+
+
+def _settle_pending(env: Env, store: ChannelStore, record: ChannelRecord, chain: object) -> ChannelRecord:
+    """Judge a pending top-up against the account just read, unless a flow holds the channel
+    (a top-up in flight is that flow's to settle)."""
+    if record.pending_top_up is None or not isinstance(chain, dict):
+        return record
+    from mppcli.client.pending import reconcile_pending
+    from mppcli.errors import BusyError
+
+    deposit = chain.get("deposit")
+    try:
+        with store.lock(record.channel_id, purpose="settling a pending top-up"):
+            settled = reconcile_pending(store, record.channel_id,
+                                        int(deposit) if isinstance(deposit, str) else None)
+    except BusyError:
+        return record
+    env.warn(settled.message)
+    return settled.record
 
 
 def _plain(value: object) -> str:

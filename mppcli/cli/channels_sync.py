@@ -30,14 +30,15 @@ def sync_cmd(ctx: typer.Context,
              json: JsonOpt = False) -> None:
     """Reconcile channel records with their on-chain accounts."""
     def action(env: Env) -> Outcome:
-        from mppcli.cli.paying import Who, run_flow
+        from mppcli.cli.paying import Who, notes_sink, run_flow
         from mppcli.client.sync import sync
         from mppcli.state.store import ChannelStore
 
         store = ChannelStore(env.paths, warn=env.warn)
         targets = [store.find(channel)] if channel else list(store.list(include_closed=False).records)
         who = Who(wallet, keypair, rpc)
-        results = run_flow(env, who, lambda client: sync(client, targets, discover and channel is None))
+        results = run_flow(env, who, lambda client: sync(client, targets, discover and channel is None),
+                           notes_sink(env))
         entries = [r.to_json() for r in results]
         return Outcome({"channels": entries}, _human(entries))
     run(ctx, json, action)

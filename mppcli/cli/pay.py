@@ -14,7 +14,7 @@ import typer
 
 from mppcli.cli.options import JsonOpt, KeypairOpt, RpcUrlOpt, WalletOpt, YesOpt
 from mppcli.cli.output import Outcome
-from mppcli.cli.paying import SpendMeter, Who, confirm_now, ndjson_sink, pay_options, run_flow
+from mppcli.cli.paying import SpendMeter, Who, confirm_now, ndjson_sink, notes_sink, pay_options, run_flow
 from mppcli.cli.runtime import run
 
 if TYPE_CHECKING:
@@ -251,7 +251,7 @@ def topup_cmd(ctx: typer.Context,
             with client.store.lock(record.channel_id, purpose="topping up"):
                 return await top_up(client, client.store.get(record.channel_id), base, options)
 
-        result = run_flow(env, who, flow)
+        result = run_flow(env, who, flow, notes_sink(env))
         data = {"channelId": result.record.channel_id, "deposit": str(result.record.deposit),
                 "reference": result.receipt.reference, "amount": str(base), "sponsored": result.sponsored}
         return Outcome(data, f"channel {record.channel_id}: deposit now "

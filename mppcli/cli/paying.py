@@ -136,6 +136,15 @@ def ndjson_sink(env: Env) -> Callable[[Event], None]:
     return emit
 
 
+def notes_sink(env: Env) -> Callable[[Event], None]:
+    """`info` events as warnings on stderr (for commands without a progress line, e.g. `topup`)."""
+    def emit(event: Event) -> None:
+        if event.type == "info":
+            env.warn(str(event.fields.get("message", "")))
+
+    return emit
+
+
 class SpendMeter:
     """Spend and progress on stderr: a rich live line on a terminal, plain lines every few seconds
     otherwise; silent in JSON modes unless -v."""

@@ -2,7 +2,8 @@
 
 For every record: read the channel account and feed what it says to the machine (open, closing,
 sealed, distributed, or gone); an `opening` record whose account is absent is closed once its open
-can no longer land (its `openSlot` is past the 1500-slot window). Then, for the current payer,
+can no longer land (its `openSlot` is past the 1500-slot window). A top-up the record holds as
+pending is settled against the account first (`client.pending`). Then, for the current payer,
 `getProgramAccounts` on the payer offset finds channels the record lacks: they are recorded as
 `orphaned` (no server session is known for them; `mpp close --force` gets the money back).
 """
@@ -15,6 +16,7 @@ from typing import Any
 from mppcli.client import chainio, records
 from mppcli.client import machine as m
 from mppcli.client.context import Client
+from mppcli.client.pending import reconcile_pending
 from mppcli.client.resolve import reconcile_opening
 from mppcli.errors import KeyringError, MppError
 from mppcli.state.record import ChannelRecord, ChannelStatus, SignerKind
@@ -67,12 +69,21 @@ async def sync_one(client: Client, record: ChannelRecord) -> Synced:
         with client.store.lock(record.channel_id, purpose="syncing the channel"):
             record = client.store.get(record.channel_id)
             seen = await chainio.read_channel(client.rpc, record.channel_id, record.program_id)
+            if record.pending_top_up is not None:
+                record = _settle_pending(client, record, seen)
             updated = await _apply(client, record, seen)
     except MppError as exc:
         return Synced(record.channel_id, before, before, None, error=exc.message)
     after = _summary(updated)
     changed = tuple(k for k in before if before[k] != after[k])
     return Synced(record.channel_id, before, after, chain_summary(seen), changed=changed)
+
+
+def _settle_pending(client: Client, record: ChannelRecord, seen: chainio.ChainChannel) -> ChannelRecord:
+    deposit = seen.account.deposit if seen.account is not None else None
+    settled = reconcile_pending(client.store, record.channel_id, deposit)
+    client.emit("info", message=settled.message)
+    return settled.record
 
 
 async def _apply(client: Client, record: ChannelRecord, seen: chainio.ChainChannel) -> ChannelRecord:

@@ -5,11 +5,15 @@ reference server never does and wants a transaction the payer signed and pays fo
 pays when it holds SOL, and only a SOL-less payer sends the sponsored, partially signed form.
 The built transaction is decoded and checked before signing; the new deposit is recorded from the
 chain after the server's receipt, never from the server's word alone.
+
+Persist first: the signed transaction is written to the record (`pending_top_up`) under the
+channel lock before it leaves the process; the receipt clears it together with the new deposit. A
+pending top-up left by an earlier run is settled against the chain (`client.pending`) first.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from mppcli.client import chainio, records
@@ -18,12 +22,13 @@ from mppcli.client.challenge import Offer, offer_of
 from mppcli.client.context import Client, PayOptions
 from mppcli.client.credentials import send_credential
 from mppcli.client.http import RequestSpec
+from mppcli.client.pending import reconcile_pending
 from mppcli.client.policy import check_same_terms
 from mppcli.client.txcheck import TopUpIntent, check_top_up
 from mppcli.client.vetting import vet_offer
 from mppcli.errors import InputError, PaymentRejected, PolicyError, ProtocolViolation
 from mppcli.protocol.receipt import SessionReceipt
-from mppcli.state.record import ChannelRecord, ChannelStatus
+from mppcli.state.record import ChannelRecord, ChannelStatus, PendingTopUp
 
 if TYPE_CHECKING:
     from solders.transaction import VersionedTransaction
@@ -61,6 +66,7 @@ async def fresh_offer(client: Client, record: ChannelRecord, url: str | None = N
 async def top_up(client: Client, record: ChannelRecord, amount: int, options: PayOptions,
                  offer: Offer | None = None, url: str | None = None) -> TopUpResult:
     """Top the channel up by `amount` base units (the caller holds the channel lock)."""
+    record = await settle_earlier(client, record)
     if record.status is not ChannelStatus.OPEN:
         raise InputError(f"channel {record.channel_id} is {record.status.value}; only an open channel "
                          "can be topped up", channel_id=record.channel_id)
@@ -74,8 +80,9 @@ async def top_up(client: Client, record: ChannelRecord, amount: int, options: Pa
     from mppcli.chain.txcodec import encode_transaction, partial_sign
     from mppcli.protocol.actions import TopUpAction
 
-    signed = partial_sign(tx, [client.payer.keypair])
-    action = TopUpAction(record.channel_id, amount, encode_transaction(signed))
+    signed = encode_transaction(partial_sign(tx, [client.payer.keypair]))
+    _record_pending(client, record.channel_id, amount, signed)
+    action = TopUpAction(record.channel_id, amount, signed)
     reply = await send_credential(client, RequestSpec("GET", target), offer.challenge, action.to_json())
     if reply.receipt is None:
         raise PaymentRejected(f"the server refused the top-up: {reply.reason}", channel_id=record.channel_id)
@@ -84,6 +91,27 @@ async def top_up(client: Client, record: ChannelRecord, amount: int, options: Pa
     updated = await _record_deposit(client, record, amount)
     client.emit("topup", channelId=record.channel_id, amount=str(amount), deposit=str(updated.deposit))
     return TopUpResult(updated, amount, reply.receipt, sponsored)
+
+
+async def settle_earlier(client: Client, record: ChannelRecord) -> ChannelRecord:
+    """The record after judging a pending top-up of an earlier run against the chain (if any)."""
+    stored = client.store.get(record.channel_id)
+    if stored.pending_top_up is None:
+        return record
+    seen = await chainio.read_channel(client.rpc, record.channel_id, record.program_id)
+    settled = reconcile_pending(client.store, record.channel_id,
+                                seen.account.deposit if seen.account is not None else None)
+    client.emit("info", message=settled.message)
+    return settled.record
+
+
+def _record_pending(client: Client, channel_id: str, amount: int, transaction: str) -> None:
+    """Write the signed top-up into the record before it leaves (persist first)."""
+    def change(record: ChannelRecord) -> ChannelRecord:
+        pending = PendingTopUp(amount, record.deposit, transaction, client.clock())
+        return replace(record, pending_top_up=pending)
+
+    client.store.update(channel_id, change)
 
 
 async def _check_funds(client: Client, record: ChannelRecord, amount: int) -> None:
@@ -146,7 +174,7 @@ async def _record_deposit(client: Client, record: ChannelRecord, amount: int) ->
     if deposit < record.deposit + amount:
         raise ProtocolViolation(f"the server confirmed the top-up but the chain holds a deposit of "
                                 f"{deposit}, not {record.deposit + amount}", channel_id=record.channel_id)
-    return records.advance(client.store, record.channel_id, m.TopUpAccepted(deposit))
+    return records.advance(client.store, record.channel_id, m.TopUpAccepted(deposit), pending_top_up=None)
 
 
 def channel_keys(record: ChannelRecord) -> ChannelKeys:

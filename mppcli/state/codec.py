@@ -17,6 +17,7 @@ from mppcli.state.record import (
     SCHEMA_VERSION,
     ChannelRecord,
     ChannelStatus,
+    PendingTopUp,
     SignerKind,
     Split,
     VoucherSigner,
@@ -75,6 +76,20 @@ def _splits(key: str, value: Any) -> tuple[Split, ...]:
     return tuple(out)
 
 
+_PENDING_KEYS = {"amount", "depositBefore", "transaction", "createdAt"}
+
+
+def _pending_top_up(key: str, value: Any) -> PendingTopUp | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) != _PENDING_KEYS:
+        raise MalformedError(f"{key} must be null or {{{', '.join(sorted(_PENDING_KEYS))}}}")
+    return PendingTopUp(amount=_decimal(f"{key}.amount", value["amount"]),
+                        deposit_before=_decimal(f"{key}.depositBefore", value["depositBefore"]),
+                        transaction=_text(f"{key}.transaction", value["transaction"]),
+                        created_at=_timestamp(f"{key}.createdAt", value["createdAt"]))
+
+
 def _enum(kind: type[Any]) -> Callable[[str, Any], Any]:
     def parse(key: str, value: Any) -> Any:
         try:
@@ -110,6 +125,7 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "splits": _splits,
     "created_at": _timestamp,
     "updated_at": _timestamp,
+    "pending_top_up": _pending_top_up,
 }
 
 

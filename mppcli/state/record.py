@@ -11,6 +11,9 @@ strings, a schema `version`). The watermarks are what crash recovery and `close`
 `last_signed_voucher` / `last_accepted_voucher` are the exact JSON texts of those vouchers, kept
 byte-identical because the reference server accepts at close only a higher voucher or the very
 same one it saw last.
+
+`pending_top_up` is a signed topUp transaction written down before it leaves the process: until
+a receipt (or the chain) says how it ended, the record must not forget that money may be moving.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 
 from mppcli.errors import MalformedError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 U64_MAX = 2**64 - 1
 
 
@@ -58,6 +61,30 @@ WATERMARKS = ("signed_cumulative", "accepted_cumulative", "spent", "settled", "r
 class Split:
     recipient: str
     share_bps: int
+
+
+@dataclass(frozen=True)
+class PendingTopUp:
+    """A topUp that was signed and may have reached the chain; cleared by a receipt or a reconcile."""
+
+    amount: int
+    deposit_before: int  # the recorded deposit when it was signed: landed = chain >= before + amount
+    transaction: str  # the base64 transaction exactly as sent (fully or partially signed)
+    created_at: float
+
+    def __post_init__(self) -> None:
+        for name in ("amount", "deposit_before"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= U64_MAX:
+                raise MalformedError(f"pendingTopUp.{camel(name)} must be an integer in the u64 range")
+        if self.amount == 0:
+            raise MalformedError("pendingTopUp.amount must be positive")
+        if not isinstance(self.transaction, str) or not self.transaction:
+            raise MalformedError("pendingTopUp.transaction must be a non-empty string")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"amount": str(self.amount), "depositBefore": str(self.deposit_before),
+                "transaction": self.transaction, "createdAt": self.created_at}
 
 
 @dataclass(frozen=True)
@@ -99,6 +126,7 @@ class ChannelRecord:
     last_accepted_voucher: str | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
+    pending_top_up: PendingTopUp | None = None
 
     def __post_init__(self) -> None:
         for name in ("salt", "open_slot", "deposit", *WATERMARKS):
@@ -109,6 +137,8 @@ class ChannelRecord:
                            ("voucher_signer", VoucherSigner)):
             if not isinstance(getattr(self, name), kind):
                 raise MalformedError(f"{camel(name)} must be a {kind.__name__}")
+        if self.pending_top_up is not None and not isinstance(self.pending_top_up, PendingTopUp):
+            raise MalformedError("pendingTopUp must be a PendingTopUp or null")
         for name in ("last_signed_voucher", "last_accepted_voucher"):
             text = getattr(self, name)
             if text is not None:
@@ -149,6 +179,8 @@ def _dump_value(name: str, value: Any) -> Any:
         return [{"recipient": s.recipient, "shareBps": s.share_bps} for s in value]
     if isinstance(value, StrEnum):
         return value.value
+    if isinstance(value, PendingTopUp):
+        return value.to_json()
     return value
 
 

@@ -9,7 +9,9 @@ Version history:
   0  pre-release layout: no `version` key, flat `cumulative`/`accepted`, `program`, `sessionKey`
      (bool), `challengeId`, `lastVoucher`, splits as `{recipient, bps}`, status `active`, no
      `origin`/`realm`.
-  1  the current `ChannelRecord` document.
+  1  the `ChannelRecord` document without `pendingTopUp`.
+  2  the current `ChannelRecord` document: adds `pendingTopUp` (null, or the signed topUp not yet
+     confirmed), written before a top-up leaves the process.
 """
 
 from __future__ import annotations
@@ -60,7 +62,15 @@ def _origin(url: str) -> str | None:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-UPGRADERS: dict[int, Callable[[Document], Document]] = {0: _v0_to_v1}
+def _v1_to_v2(doc: Document) -> Document:
+    """No top-up was ever recorded as pending before v2: start with none."""
+    out = dict(doc)
+    out.setdefault("pendingTopUp", None)
+    out["version"] = 2
+    return out
+
+
+UPGRADERS: dict[int, Callable[[Document], Document]] = {0: _v0_to_v1, 1: _v1_to_v2}
 
 
 def document_version(doc: Any) -> int:

@@ -1,10 +1,11 @@
 """Persist before you act, seen from the server's side of the wire.
 
 A witness proxy in front of a real `mpp serve` looks at the payer's state directory at the moment
-each open credential, voucher credential and metering commit arrives, i.e. after it left the `mpp`
-process: the record must already hold it (status `opening` with the same deposit; a signed
-watermark at least the voucher's, and for a new high the byte-identical voucher), and the lock the
-flow holds (the per-server open lock, the channel lock) must still be held by `mpp`.
+each open credential, voucher credential, topUp credential and metering commit arrives, i.e. after
+it left the `mpp` process: the record must already hold it (status `opening` with the same deposit;
+a signed watermark at least the voucher's, and for a new high the byte-identical voucher; the
+top-up's amount and byte-identical transaction as `pendingTopUp`), and the lock the flow holds (the
+per-server open lock, the channel lock) must still be held by `mpp`.
 """
 
 from __future__ import annotations
@@ -33,13 +34,19 @@ class WitnessProxy(HostileProxy):
     home: Path | None = None
     seen: list[str] = field(default_factory=list)
     faults: list[str] = field(default_factory=list)
+    top_up_fault: str | None = None  # "lose-reply": forward it, answer 502; "swallow": never forward
 
     async def _forward(self, request: Request) -> Response:
         body = await request.body()
+        before = len(self.seen)
         try:
             self._witness(request, body)
         except Exception as exc:  # a broken check is a fault, never a silently passing test
             self.faults.append(f"witness failed: {type(exc).__name__}: {exc}")
+        if self.top_up_fault and "topUp" in self.seen[before:]:
+            if self.top_up_fault == "lose-reply":
+                await super()._forward(request)
+            return Response(b"upstream lost", status_code=502)
         return await super()._forward(request)
 
     def _witness(self, request: Request, body: bytes) -> None:
@@ -52,6 +59,8 @@ class WitnessProxy(HostileProxy):
                 self._open(payload)
             elif payload.get("action") == "voucher":
                 self._voucher(str(payload["channelId"]), payload["voucher"], "voucher")
+            elif payload.get("action") == "topUp":
+                self._top_up(payload)
             else:
                 self.seen.append(str(payload.get("action")))
         if request.method == "POST" and request.url.path.endswith("/commit"):
@@ -80,6 +89,28 @@ class WitnessProxy(HostileProxy):
         try:
             with store.open_lock(record.payer, record.origin):
                 self.faults.append("the open left while no mpp held the open lock")
+        except BusyError:
+            pass
+
+    def _top_up(self, payload: dict[str, Any]) -> None:
+        from mppcli.errors import BusyError
+
+        store = self._store()
+        channel = str(payload["channelId"])
+        record = store.load(channel)
+        self.seen.append("topUp")
+        pending = record.pending_top_up if record is not None else None
+        if record is None or pending is None:
+            self.faults.append(f"topUp left before the record held it: {record}")
+            return
+        same = pending.transaction == payload["transaction"]
+        if pending.amount != int(payload["additionalAmount"]) or not same:
+            self.faults.append(f"topUp of {payload['additionalAmount']}: the record holds another one")
+        if pending.deposit_before != record.deposit:
+            self.faults.append(f"pending from deposit {pending.deposit_before}, record {record.deposit}")
+        try:
+            with store.lock(channel, purpose="witness"):
+                self.faults.append("the topUp left while no mpp held the channel lock")
         except BusyError:
             pass
 
@@ -139,6 +170,8 @@ def test_every_open_voucher_and_commit_is_recorded_under_the_lock_before_it_leav
     topped = payer.mpp("--json", "topup", first.json["channelId"], "0.01", "--yes")
     assert topped.exit_code == 0 and "topUp" in witness.seen, (topped, witness.seen)
     assert witness.faults == []
+    after = payer.record(first.json["channelId"])
+    assert after["pendingTopUp"] is None and after["deposit"] == topped.json["deposit"], after
 
 
 def test_a_request_the_deposit_cannot_cover_signs_nothing(payer: PayerHome, witness: WitnessProxy) -> None:
@@ -231,3 +264,57 @@ def test_a_built_top_up_that_differs_from_the_plan_is_never_signed_nor_sent(
         run_flow(Env.detect(json=True), Who(keypair=payer.keypair, url=payer.rpc_url), flow)
     assert signed == [] and "topUp" not in witness.seen and witness.seen == seen_before
     assert payer.record(channel)["deposit"] == opened.json["deposit"]
+
+
+@pytest.mark.parametrize("settler", ["show", "sync", "topup"])
+@pytest.mark.parametrize("fault", ["lose-reply", "swallow"])
+def test_a_top_up_without_receipt_stays_pending_until_the_chain_settles_it(
+        fault: str, settler: str, payer: PayerHome, witness: WitnessProxy) -> None:
+    """The reply to a topUp is lost (it landed) or the topUp never reached the server (it did not):
+    the record keeps it as pending, and the next `mpp channels show`, `mpp channels sync` or
+    `mpp topup` settles it from the on-chain deposit."""
+    opened = payer.mpp("--json", "open", f"{witness.url}/paid", "--signer", "payer", "--yes",
+                       "--deposit", "0.01")
+    assert opened.exit_code == 0, opened
+    channel, deposit = opened.json["channelId"], int(opened.json["deposit"])
+    witness.top_up_fault = fault
+    failed = payer.mpp("--json", "topup", channel, "0.02", "--yes")
+    witness.top_up_fault = None
+    assert failed.exit_code != 0 and witness.seen.count("topUp") == 1, (failed, witness.seen)
+    pending = payer.record(channel)["pendingTopUp"]
+    assert pending is not None and pending["amount"] == "20000", pending
+    assert pending["depositBefore"] == str(deposit), pending
+    expected = deposit + 20_000 if fault == "lose-reply" else deposit
+    if settler == "show":
+        shown = payer.mpp("--json", "channels", "show", channel, "-u", payer.rpc_url)
+        assert shown.exit_code == 0 and shown.json["chain"]["deposit"] == str(expected), shown
+        assert shown.json["pendingTopUp"] is None and shown.json["deposit"] == str(expected), shown.json
+        said = shown.stderr
+    elif settler == "sync":
+        synced = payer.mpp("--json", "channels", "sync", channel)
+        assert synced.exit_code == 0, synced
+        assert synced.json["channels"][0]["after"]["deposit"] == str(expected), synced.json
+        said = synced.stderr
+    else:
+        again = payer.mpp("--json", "topup", channel, "0.005", "--yes")
+        assert again.exit_code == 0 and witness.seen.count("topUp") == 2, (again, witness.seen)
+        expected += 5_000
+        assert again.json["deposit"] == str(expected), again.json
+        said = again.stderr
+    assert ("landed" if fault == "lose-reply" else "did not land") in said, said
+    stored = payer.record(channel)
+    assert stored["pendingTopUp"] is None and stored["deposit"] == str(expected), stored
+    assert witness.faults == []
+
+
+def test_an_automatic_top_up_is_recorded_before_it_leaves(payer: PayerHome, witness: WitnessProxy) -> None:
+    opened = payer.mpp("--json", "open", f"{witness.url}/paid", "--signer", "payer", "--yes",
+                       "--deposit", "0.01")  # covers exactly one request
+    assert opened.exit_code == 0, opened
+    channel = opened.json["channelId"]
+    assert payer.mpp("--json", "request", f"{witness.url}/paid").exit_code == 0
+    topped = payer.mpp("--json", "request", f"{witness.url}/paid", "--max-spend", "1")
+    assert topped.exit_code == 0, topped
+    assert witness.seen.count("topUp") == 1 and witness.faults == [], (witness.seen, witness.faults)
+    record = payer.record(channel)
+    assert record["pendingTopUp"] is None and int(record["deposit"]) > 10_000, record

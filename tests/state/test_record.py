@@ -10,7 +10,7 @@ import pytest
 
 from mppcli.errors import MalformedError
 from mppcli.state.codec import parse_record
-from mppcli.state.record import SCHEMA_VERSION, ChannelStatus, SignerKind, VoucherSigner
+from mppcli.state.record import SCHEMA_VERSION, ChannelStatus, PendingTopUp, SignerKind, VoucherSigner
 from mppcli.state.schema import NewerSchemaError, upgrade_document
 from tests.state.factory import make_record, voucher_text
 
@@ -96,6 +96,52 @@ def test_v0_fixture_is_upgraded_to_the_current_layout() -> None:
     assert record.last_signed_voucher == doc["lastVoucher"]
     assert [(s.recipient, s.share_bps) for s in record.splits] == [
         (doc["splits"][0]["recipient"], doc["splits"][0]["bps"])]
+
+
+def test_v1_fixture_is_upgraded_with_no_pending_top_up() -> None:
+    doc = json.loads((FIXTURES / "channel-v1.json").read_text())
+    assert "pendingTopUp" not in doc
+    upgraded, stored = upgrade_document(doc)
+    assert stored == 1 and upgraded["version"] == SCHEMA_VERSION == 2
+    record = parse_record(upgraded)
+    assert record.pending_top_up is None
+    assert record.status is ChannelStatus.OPEN and record.deposit == int(doc["deposit"])
+    assert record.signed_cumulative == 250000 and record.accepted_cumulative == 240000
+    assert record.last_signed_voucher == doc["lastSignedVoucher"]
+    assert {k: v for k, v in record.to_json().items() if k not in ("version", "pendingTopUp")} == {
+        k: v for k, v in doc.items() if k != "version"}
+
+
+def test_v0_fixture_goes_through_every_upgrader() -> None:
+    upgraded, stored = upgrade_document(json.loads((FIXTURES / "channel-v0.json").read_text()))
+    assert stored == 0 and upgraded["version"] == SCHEMA_VERSION
+    assert parse_record(upgraded).pending_top_up is None
+
+
+def test_a_pending_top_up_round_trips_exactly() -> None:
+    pending = PendingTopUp(amount=2**64 - 1, deposit_before=1_000_000, transaction="AQID", created_at=12.5)
+    record = make_record(pending_top_up=pending)
+    doc = json.loads(json.dumps(record.to_json()))
+    assert doc["pendingTopUp"] == {"amount": str(2**64 - 1), "depositBefore": "1000000",
+                                   "transaction": "AQID", "createdAt": 12.5}
+    assert parse_record(doc) == record
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ({"amount": "5", "depositBefore": "0", "transaction": "AQID"}, "pendingTopUp must be null or"),
+    ({"amount": 5, "depositBefore": "0", "transaction": "AQID", "createdAt": 1},
+     "pendingTopUp.amount must be an unsigned decimal string"),
+    ({"amount": "0", "depositBefore": "0", "transaction": "AQID", "createdAt": 1},
+     "pendingTopUp.amount must be positive"),
+    ({"amount": "5", "depositBefore": "0", "transaction": "", "createdAt": 1},
+     "pendingTopUp.transaction must be a non-empty string"),
+    ("AQID", "pendingTopUp must be null or"),
+])
+def test_a_malformed_pending_top_up_is_refused(value: object, message: str) -> None:
+    doc = make_record().to_json()
+    doc["pendingTopUp"] = value
+    with pytest.raises(MalformedError, match=message):
+        parse_record(doc)
 
 
 def test_a_record_from_a_newer_mpp_is_not_upgraded() -> None:

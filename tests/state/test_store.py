@@ -13,7 +13,7 @@ import pytest
 
 from mppcli.errors import InputError, InternalError
 from mppcli.paths import Paths, resolve_paths
-from mppcli.state.record import ChannelStatus, SignerKind, VoucherSigner
+from mppcli.state.record import SCHEMA_VERSION, ChannelStatus, SignerKind, VoucherSigner
 from mppcli.state.store import ChannelStore, RecordUnusable
 from tests.state.factory import make_record, voucher_text
 
@@ -169,7 +169,8 @@ def test_a_v0_record_on_disk_is_read_and_rewritten_as_current(store: ChannelStor
     assert record.signed_cumulative == 120000 and record.status is ChannelStatus.OPEN
     store.update(cid, lambda r: replace(r, spent=115000))
     doc = json.loads(store.path_of(cid).read_text())
-    assert doc["version"] == 1 and doc["spent"] == "115000" and doc["signedCumulative"] == "120000"
+    assert doc["version"] == SCHEMA_VERSION and doc["spent"] == "115000"
+    assert doc["signedCumulative"] == "120000" and doc["pendingTopUp"] is None
 
 
 def test_find_by_id_prefix_url_and_origin(store: ChannelStore) -> None:
