@@ -36,36 +36,13 @@ def key_file(tmp_path: Path) -> Path:
 
 
 def test_sign_with_a_keypair_file_gives_the_known_signature(mpp_home: Path, key_file: Path) -> None:
-    run = mpp(
-        "--json",
-        "voucher",
-        "sign",
-        "--channel",
-        kat.CHANNEL,
-        "--amount",
-        "42",
-        "--expires-at",
-        "1234",
-        "-k",
-        str(key_file),
-        home=mpp_home,
-    )
+    args = ("voucher", "sign", "--channel", kat.CHANNEL, "--amount", "42", "--expires-at", "1234",
+            "-k", str(key_file))
+    run = mpp("--json", *args, home=mpp_home)
     assert run.exit_code == 0, run
     assert run.json == SIGNED_KAT
     assert run.stderr == ""  # JSON mode: progress notes stay quiet unless -v
-    human = mpp(
-        "voucher",
-        "sign",
-        "--channel",
-        kat.CHANNEL,
-        "--amount",
-        "42",
-        "--expires-at",
-        "1234",
-        "-k",
-        str(key_file),
-        home=mpp_home,
-    )
+    human = mpp(*args, home=mpp_home)
     assert json.loads(human.stdout) == SIGNED_KAT
     assert f"signed by {kat.SIGNER} (keypair file" in human.stderr
 
