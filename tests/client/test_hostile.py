@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.client.hostile import HostileProxy
-from tests.e2e.support import PayerHome, file_payer
+from tests.e2e.support import PayerHome, file_payer, served_fixture
 from tests.server.harness import ServerProcess
 
 pytestmark = [pytest.mark.slow]
@@ -22,12 +22,7 @@ pytestmark = [pytest.mark.slow]
 PRICE, CHUNK = 10_000, 1_000
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    running = ServerProcess.start(tmp_path_factory.mktemp("serve") / "home", "--ephemeral",
-                                  "--stream-pause", "2")
-    yield running
-    running.stop()
+served = served_fixture("--stream-pause", "2")
 
 
 @pytest.fixture

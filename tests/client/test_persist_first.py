@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tests.client.hostile import HostileProxy
-from tests.e2e.support import PayerHome, file_payer
+from tests.e2e.support import PayerHome, file_payer, served_fixture
 from tests.server.harness import ServerProcess
 
 pytestmark = [pytest.mark.slow]
@@ -137,12 +137,7 @@ class WitnessProxy(HostileProxy):
             pass
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    running = ServerProcess.start(tmp_path_factory.mktemp("serve") / "home", "--ephemeral",
-                                  "--min-deposit", "0.01")
-    yield running
-    running.stop()
+served = served_fixture("--min-deposit", "0.01")
 
 
 @pytest.fixture

@@ -8,9 +8,12 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.server.harness import Chain, ServerProcess, _read_line
 from tests.support import Run, mpp
@@ -139,3 +142,15 @@ def wait_for(predicate, timeout: float = 30.0, step: float = 0.2) -> bool:  # ty
             return True
         time.sleep(step)
     return False
+
+
+def served_fixture(*args: str) -> Callable[..., Iterator[ServerProcess]]:
+    """A module-scoped `served` fixture: one `mpp serve --ephemeral ARGS` shared by a test module."""
+
+    @pytest.fixture(scope="module")
+    def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+        running = ServerProcess.start(tmp_path_factory.mktemp("serve") / "home", "--ephemeral", *args)
+        yield running
+        running.stop()
+
+    return served

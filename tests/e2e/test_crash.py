@@ -11,12 +11,11 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.support import PayerHome, channel_account, wallet_payer
+from tests.e2e.support import PayerHome, channel_account, served_fixture, wallet_payer
 from tests.server.harness import ServerProcess
 from tests.wallet.keyring_support import real_keyring
 
@@ -26,12 +25,7 @@ __all__ = ["real_keyring"]
 ROUNDS = int(os.environ.get("MPP_CRASH_ROUNDS", "6"))
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    running = ServerProcess.start(tmp_path_factory.mktemp("serve") / "home", "--ephemeral",
-                                  "--stream-pause", "2")
-    yield running
-    running.stop()
+served = served_fixture("--stream-pause", "2")
 
 
 @pytest.fixture

@@ -9,12 +9,11 @@ local record must agree with both.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.support import PayerHome, channel_account, wallet_payer
+from tests.e2e.support import PayerHome, channel_account, served_fixture, wallet_payer
 from tests.server.harness import ServerProcess
 from tests.wallet.keyring_support import real_keyring
 
@@ -25,12 +24,7 @@ PRICE, CHUNK = 10_000, 1_000  # the server's --price 0.01 and --chunk-price 0.00
 SUGGESTED = 50_000  # --suggested-deposit 0.05
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    running = ServerProcess.start(tmp_path_factory.mktemp("serve") / "home", "--ephemeral",
-                                  "--min-deposit", "0.01", "--suggested-deposit", "0.05")
-    yield running
-    running.stop()
+served = served_fixture("--min-deposit", "0.01", "--suggested-deposit", "0.05")
 
 
 @pytest.fixture

@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.support import PayerHome, file_payer, wait_for
+from tests.e2e.support import PayerHome, file_payer, served_fixture, wait_for
 from tests.server.harness import ServerProcess
 
 pytestmark = [pytest.mark.slow]
@@ -24,13 +23,8 @@ NDJSON_TYPES = {"data", "metering", "voucher", "receipt", "usage", "topup", "don
                 "info", "payment-required"}
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    running = ServerProcess.start(tmp_path_factory.mktemp("serve") / "home", "--ephemeral", "--min-deposit",
-                                  "0.001", "--suggested-deposit", "0.005", "--price", "0.001",
-                                  "--stream-pause", "5")
-    yield running
-    running.stop()
+served = served_fixture("--min-deposit", "0.001", "--suggested-deposit", "0.005", "--price", "0.001",
+                        "--stream-pause", "5")
 
 
 @pytest.fixture
