@@ -26,6 +26,8 @@ from mppcli.protocol.base58 import b58decode, b58encode, check_pubkey, check_sig
 from mppcli.protocol.jcs import canonical_json
 
 __all__ = [
+    "I64_MAX",
+    "I64_MIN",
     "U64_MAX",
     "b58decode",
     "b58encode",
@@ -42,6 +44,8 @@ __all__ = [
 ]
 
 U64_MAX = 2**64 - 1
+I64_MIN = -(2**63)
+I64_MAX = 2**63 - 1
 _URLSAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 _STANDARD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
 _DIGITS = frozenset("0123456789")

@@ -7,7 +7,10 @@
 
 This exact message is also what the Ed25519 precompile verifies on chain at settlement. The
 superseded 48-byte layout (no magic) is refused. `expiresAt` absent and `expiresAt: 0` both sign
-as 0; a negative expiry is refused (it could only mean "already expired").
+as 0. Any other i64, negative values and i64::MIN included, is encoded, signed and verified
+verbatim, as the spec says: the codec carries what the signer signed, and whether a voucher is
+still valid is the verifier's call (a negative expiry is always in the past, so a server refuses
+it as expired, exactly as the program would at settlement).
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from mppcli.errors import MalformedError
 from mppcli.protocol.base58 import check_pubkey, decode_fixed
-from mppcli.protocol.encoding import U64_MAX, b58encode
+from mppcli.protocol.encoding import I64_MAX as I64_MAX  # re-exported: metering bounds its fields with it
+from mppcli.protocol.encoding import I64_MIN, U64_MAX, b58encode
 from mppcli.protocol.fields import (
     as_object,
     get_int,
@@ -35,7 +39,6 @@ if TYPE_CHECKING:
 MAGIC = b"\x56\x01"
 MESSAGE_SIZE = 50
 LEGACY_MESSAGE_SIZE = 48
-I64_MAX = 2**63 - 1
 # 2100-01-01T00:00:00Z: the reference client's default expiry, below 2^53 so JSON keeps it exact.
 DEFAULT_EXPIRES_AT = 4_102_444_800
 SIGNATURE_TYPE = "ed25519"
@@ -54,8 +57,10 @@ class Voucher:
         check_pubkey(self.channel_id, "voucher.channelId")
         if isinstance(self.cumulative_amount, bool) or not 0 <= self.cumulative_amount <= U64_MAX:
             raise MalformedError("voucher.cumulativeAmount must be a u64")
-        if self.expires_at is not None and not 0 <= self.expires_at <= I64_MAX:
-            raise MalformedError("voucher.expiresAt must be a unix time from 0 to 2^63-1")
+        if self.expires_at is not None and (
+            isinstance(self.expires_at, bool) or not I64_MIN <= self.expires_at <= I64_MAX
+        ):
+            raise MalformedError("voucher.expiresAt must be an i64 unix time (-2^63 to 2^63-1)")
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"channelId": self.channel_id, "cumulativeAmount": str(self.cumulative_amount)}
@@ -79,8 +84,6 @@ def parse_voucher_message(message: bytes) -> Voucher:
     magic, channel, cumulative, expires_at = _LAYOUT.unpack(message)
     if magic != MAGIC:
         raise MalformedError(f"voucher magic must be 56 01, got {magic.hex(' ')}")
-    if expires_at < 0:
-        raise MalformedError(f"voucher expiresAt is negative ({expires_at})")
     return Voucher(b58encode(channel), cumulative, expires_at)
 
 
@@ -88,7 +91,7 @@ def parse_voucher(value: object, path: str = "voucher") -> Voucher:
     """The JSON voucher data `{channelId, cumulativeAmount, expiresAt?}`."""
     data = as_object(value, path)
     return Voucher(need_pubkey(data, "channelId", path), need_u64(data, "cumulativeAmount", path),
-                   get_int(data, "expiresAt", path, required=False, minimum=0, maximum=I64_MAX))
+                   get_int(data, "expiresAt", path, required=False, minimum=I64_MIN, maximum=I64_MAX))
 
 
 @dataclass(frozen=True)

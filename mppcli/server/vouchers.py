@@ -67,8 +67,8 @@ def check_cost(state: ChannelState, cumulative: int, cost: int) -> None:
 
 def check_signature_and_expiry(state: ChannelState, signed: SignedVoucher, now: float, skew: int) -> None:
     """Steps 1-2 and 9: the 50-byte message verifies under the signer; not expired (with skew)."""
-    expires = signed.voucher.expires_at or 0
-    if expires and now >= expires + skew:
+    expires = signed.voucher.expires_at or 0  # 0 is "no expiry"; a negative i64 is always past
+    if expires < 0 or (expires and now >= expires + skew):
         raise problems.failed(f"the voucher expired at {expires}", state.channel_id)
     if not verify_signed_voucher(signed):
         raise problems.failed("the voucher signature does not verify", state.channel_id)

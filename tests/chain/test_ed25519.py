@@ -18,6 +18,7 @@ from mppcli.chain.ed25519 import (
 )
 from mppcli.chain.txcodec import compile_transaction, partial_sign
 from mppcli.errors import MalformedError
+from mppcli.protocol.voucher import Voucher, parse_voucher_message, voucher_message
 from tests.chain.helpers import seeded
 
 MESSAGE = b"\x56\x01" + bytes(range(32)) + (650).to_bytes(8, "little") + (4_102_444_800).to_bytes(8, "little")
@@ -85,3 +86,16 @@ def test_the_precompile_accepts_our_instruction() -> None:
 def test_the_precompile_rejects_a_signature_over_other_bytes() -> None:
     result = _run(MESSAGE, MESSAGE[:-1] + b"\x01")
     assert type(result).__name__ == "FailedTransactionMetadata", result
+
+
+@pytest.mark.parametrize("expires_at", [-1, -(2**63)])
+def test_a_negative_expiry_voucher_travels_verbatim_through_the_precompile(expires_at: int) -> None:
+    """The codec carries any i64 expiry; refusing a past one is the verifier's job, not the builder's."""
+    message = voucher_message(Voucher(str(Pubkey(bytes(range(32)))), 650, expires_at))
+    assert message[42:] == expires_at.to_bytes(8, "little", signed=True)
+    signer = seeded(95)
+    payload = parse_ed25519_instruction(bytes(ed25519_instruction(
+        signer.pubkey(), signer.sign_message(message), message).data))
+    assert payload.message == message and payload.verifies()
+    assert parse_voucher_message(payload.message).expires_at == expires_at
+    assert type(_run(message, message)).__name__ == "TransactionMetadata"

@@ -69,6 +69,8 @@ def test_voucher_rules_in_the_programs_order(chain: Chain) -> None:
     assert code(signed_message(session, bad_magic)) == {"Custom": 238}
     assert code(voucher(session, Keypair().pubkey(), 5)) == {"Custom": 232}
     assert code(voucher(session, channel, 5, expires_at=now - 1)) == {"Custom": 233}
+    assert code(voucher(session, channel, 5, expires_at=-1)) == {"Custom": 233}  # i64: always past
+    assert code(voucher(session, channel, 5, expires_at=-(2**63))) == {"Custom": 233}
     assert code(voucher(session, channel, 1001)) == {"Custom": 235}
     assert code(voucher(Keypair(), channel, 5)) == {"Custom": 237}
     chain.submit([voucher(session, channel, 600, expires_at=now + 3600), settle], cranker)

@@ -16,9 +16,7 @@ from mppcli.ledger.program.accounts import (
     store_channel,
 )
 from mppcli.ledger.program.failures import fail
-
-U64_MAX = (1 << 64) - 1
-I64_MAX = (1 << 63) - 1
+from mppcli.protocol.encoding import I64_MAX, U64_MAX
 
 
 def top_up(host: InstructionHost, ix: DecodedInstruction) -> None:
