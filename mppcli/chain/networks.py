@@ -107,6 +107,12 @@ def network(name: str) -> Network:
     return NETWORKS[name]
 
 
+def known_mint(address: Pubkey) -> KnownMint | None:
+    """The stablecoin at `address` on whichever cluster knows it (mint addresses never repeat across
+    clusters), so a check that is not told the network still knows USDC's or PYUSD's token program."""
+    return next((m for n in NETWORKS.values() for m in n.mints if m.address == address), None)
+
+
 def network_for_moniker(moniker: str) -> Network | None:
     """`-u` monikers: mainnet-beta/m, devnet/d, localhost/l (and the network names)."""
     name = MONIKERS.get(moniker)

@@ -36,13 +36,18 @@ from mppcli.chain.instructions import (
     open_instruction,
     top_up_instruction,
 )
+from mppcli.chain.networks import known_mint
 from mppcli.chain.params import ChannelKeys, OpenParams
 from mppcli.chain.splits import Split, validate_splits
 from mppcli.errors import MalformedError
 
 
 class TransactionRejected(MalformedError):
-    """A client transaction the server must not sign, pay for or broadcast; `reason` says why."""
+    """A client transaction the server must not sign, pay for or broadcast; `reason` says why.
+
+    Every check below raises this one type; each public entry point re-wraps whatever it catches
+    once, as `OpenRejected` or `TopUpRejected`, so a caller catches the kind it asked about.
+    """
 
     def __init__(self, reason: str):
         super().__init__(reason)
@@ -137,9 +142,7 @@ def verify_open_transaction(tx: VersionedTransaction | bytes | str, expect: Open
     """Check an open transaction against the challenge and payload; raises `OpenRejected`."""
     try:
         return _verify_open(_decode(tx), expect)
-    except OpenRejected:
-        raise
-    except MalformedError as exc:
+    except MalformedError as exc:  # a TransactionRejected from the checks, or an undecodable field
         raise OpenRejected(str(exc)) from None
 
 
@@ -155,8 +158,10 @@ def _verify_open(tx: VersionedTransaction, expect: OpenExpectations) -> Verified
     _compare_open(decoded, params)
     channel, bump = params.channel_address()
     if channel != claim.channel_id:
-        raise OpenRejected(f"channelId {claim.channel_id} is not the channel PDA {channel} "
-                           "of the open arguments")
+        raise TransactionRejected(
+            f"channelId {claim.channel_id} is not the channel PDA {channel} "
+            "of the open arguments"
+        )
     _check_keys(tx, open_instruction(params).accounts, fee_payer, call)
     if fee_payer != claim.payer:
         # The sponsor funds the rent (rentPayer) and may be the payee itself (a read-only account);
@@ -173,13 +178,13 @@ def _verify_open(tx: VersionedTransaction, expect: OpenExpectations) -> Verified
 def _check_claim(terms: OpenTerms, claim: OpenClaim, current_slot: int | None) -> None:
     """Payload against challenge (spec steps 2, 5, 6, 7, 10, 12)."""
     if terms.program_id in RETIRED_PROGRAM_IDS:
-        raise OpenRejected(f"channel program {terms.program_id} is retired and must not be used")
+        raise TransactionRejected(f"channel program {terms.program_id} is retired and must not be used")
     _same(claim.payee, terms.recipient, "payload payee", "challenge recipient")
     _same(claim.mint, terms.mint, "payload mint", "challenge currency")
     if claim.payer == claim.payee:
-        raise OpenRejected("payer and payee must differ")
+        raise TransactionRejected("payer and payee must differ")
     if terms.fee_payer is not None and terms.fee_payer == claim.payer:
-        raise OpenRejected("the server's fee payer cannot be the channel's payer")
+        raise TransactionRejected("the server's fee payer cannot be the channel's payer")
     _check_grace(terms, claim)
     _check_deposit(terms, claim)
     _check_open_slot(claim.open_slot, terms.recent_slot, "recentSlot")
@@ -192,33 +197,41 @@ def _check_claim(terms: OpenTerms, claim: OpenClaim, current_slot: int | None) -
 
 def _check_grace(terms: OpenTerms, claim: OpenClaim) -> None:
     if claim.grace_period <= 0:
-        raise OpenRejected("gracePeriodSeconds must be greater than zero")
+        raise TransactionRejected("gracePeriodSeconds must be greater than zero")
     if claim.grace_period != terms.grace_period:
-        raise OpenRejected(f"payload gracePeriodSeconds {claim.grace_period} differs from the challenge's "
-                           f"{terms.grace_period}")
+        raise TransactionRejected(
+            f"payload gracePeriodSeconds {claim.grace_period} differs from the challenge's "
+            f"{terms.grace_period}"
+        )
 
 
 def _check_deposit(terms: OpenTerms, claim: OpenClaim) -> None:
     if claim.deposit_amount <= 0:
-        raise OpenRejected("depositAmount must be greater than zero")
+        raise TransactionRejected("depositAmount must be greater than zero")
     if terms.minimum_deposit is not None and claim.deposit_amount < terms.minimum_deposit:
-        raise OpenRejected(f"depositAmount {claim.deposit_amount} is below minimumDeposit "
-                           f"{terms.minimum_deposit}")
+        raise TransactionRejected(
+            f"depositAmount {claim.deposit_amount} is below minimumDeposit "
+            f"{terms.minimum_deposit}"
+        )
 
 
 def _check_open_slot(open_slot: int, reference: int, name: str) -> None:
     if open_slot > reference:
-        raise OpenRejected(f"openSlot {open_slot} is after {name} {reference}")
+        raise TransactionRejected(f"openSlot {open_slot} is after {name} {reference}")
     if reference - open_slot > OPEN_SLOT_WINDOW:
-        raise OpenRejected(f"openSlot {open_slot} is more than {OPEN_SLOT_WINDOW} slots before "
-                           f"{name} {reference}")
+        raise TransactionRejected(
+            f"openSlot {open_slot} is more than {OPEN_SLOT_WINDOW} slots before "
+            f"{name} {reference}"
+        )
 
 
 def _check_splits(terms: OpenTerms, claim: OpenClaim) -> None:
     given = claim.splits if claim.splits is not None else ()
     if given != terms.splits:
-        raise OpenRejected(f"payload distributionSplits {_show(given)} differ from the challenge's "
-                           f"{_show(terms.splits)}")
+        raise TransactionRejected(
+            f"payload distributionSplits {_show(given)} differ from the challenge's "
+            f"{_show(terms.splits)}"
+        )
     validate_splits(terms.splits, claim.channel_id)
 
 
@@ -226,16 +239,22 @@ def _check_idle_timeout(terms: OpenTerms, claim: OpenClaim) -> None:
     if claim.idle_timeout is None:
         return
     if not terms.idle_timeout_options:
-        raise OpenRejected("idleTimeoutSeconds is not allowed: the challenge offers no "
-                           "idleTimeoutOptionsSeconds")
+        raise TransactionRejected(
+            "idleTimeoutSeconds is not allowed: the challenge offers no "
+            "idleTimeoutOptionsSeconds"
+        )
     if claim.idle_timeout not in terms.idle_timeout_options:
-        raise OpenRejected(f"idleTimeoutSeconds {claim.idle_timeout} is not one of the offered "
-                           f"{list(terms.idle_timeout_options)}")
+        raise TransactionRejected(
+            f"idleTimeoutSeconds {claim.idle_timeout} is not one of the offered "
+            f"{list(terms.idle_timeout_options)}"
+        )
 
 
 def _check_signer(terms: OpenTerms, claim: OpenClaim) -> None:
     if not claim.authorized_signer.is_on_curve():
-        raise OpenRejected(f"authorizedSigner {claim.authorized_signer} is not a valid Ed25519 public key")
+        raise TransactionRejected(
+            f"authorizedSigner {claim.authorized_signer} is not a valid Ed25519 public key"
+        )
     if terms.operator is not None:
         _same(claim.authorized_signer, terms.operator, "authorizedSigner", "the challenge's operator")
 
@@ -244,9 +263,13 @@ def _expected_open(terms: OpenTerms, claim: OpenClaim, fee_payer: Pubkey,
                    token_program: Pubkey) -> OpenParams:
     """The open instruction the server would accept (spec steps 2-4, 8)."""
     if token_program not in TOKEN_PROGRAMS:
-        raise OpenRejected(f"token program {token_program} is neither SPL Token nor Token-2022")
+        raise TransactionRejected(f"token program {token_program} is neither SPL Token nor Token-2022")
     if terms.token_program is not None:
         _same(token_program, terms.token_program, "open tokenProgram", "the challenge's tokenProgram")
+    elif (known := known_mint(terms.mint)) is not None:
+        # Spec step 4: without a challenged tokenProgram it must be one the mint supports; for a
+        # known stablecoin that is exactly one (an escrow ATA under the other program is useless).
+        _same(token_program, known.token_program, "open tokenProgram", f"{known.symbol}'s token program")
     return OpenParams(payer=claim.payer, payee=terms.recipient, mint=terms.mint,
                       authorized_signer=claim.authorized_signer, salt=claim.salt,
                       deposit=claim.deposit_amount, grace_period=terms.grace_period,
@@ -267,15 +290,16 @@ def _compare_open(decoded: DecodedInstruction, params: OpenParams) -> None:
         _same(fields[name], getattr(params, attr), f"open {name}", source)
     recipients = tuple(Split(e["recipient"], e["bps"]) for e in fields["recipients"])
     if recipients != params.splits:
-        raise OpenRejected(f"open commits distribution {_show(recipients)}, the challenge proposes "
-                           f"{_show(params.splits)}")
+        raise TransactionRejected(
+            f"open commits distribution {_show(recipients)}, the challenge proposes "
+            f"{_show(params.splits)}"
+        )
     _compare_accounts(decoded, open_instruction(params).accounts)
 
 
-def _compare_accounts(decoded: DecodedInstruction, metas: Sequence[AccountMeta],
-                      error: type[TransactionRejected] = OpenRejected) -> None:
+def _compare_accounts(decoded: DecodedInstruction, metas: Sequence[AccountMeta]) -> None:
     for (name, got), meta in zip(decoded.accounts.items(), metas, strict=True):
-        _same(got, meta.pubkey, f"{decoded.name} account {name}", "the expected", error)
+        _same(got, meta.pubkey, f"{decoded.name} account {name}", "the expected")
 
 
 # --- topUp ----------------------------------------------------------------------------------------
@@ -285,31 +309,28 @@ def verify_top_up_transaction(tx: VersionedTransaction | bytes | str,
     """Check that `tx` only raises this channel's deposit by `expect.amount`; raises `TopUpRejected`."""
     try:
         return _verify_top_up(_decode(tx), expect)
-    except TopUpRejected:
-        raise
-    except MalformedError as exc:
+    except MalformedError as exc:  # a TransactionRejected from the checks, or an undecodable field
         raise TopUpRejected(str(exc)) from None
 
 
 def _verify_top_up(tx: VersionedTransaction, expect: TopUpExpectations) -> VerifiedTopUp:
     keys = expect.keys
     if expect.amount <= 0:
-        raise TopUpRejected("additionalAmount must be greater than zero")
+        raise TransactionRejected("additionalAmount must be greater than zero")
     if expect.recent_blockhash is not None:
-        _same(tx.message.recent_blockhash, expect.recent_blockhash, "recent blockhash", "the challenged one",
-              TopUpRejected)
+        _same(tx.message.recent_blockhash, expect.recent_blockhash, "recent blockhash", "the challenged one")
     fee_payers = (keys.payer,) if expect.sponsor is None else (keys.payer, expect.sponsor)
-    call, budget = _single_program_call(tx, keys.program_id, fee_payers, expect.limits, TopUpRejected)
-    decoded = _decode_call(call, "topUp", TopUpRejected)
-    _same(decoded.accounts["channel"], keys.channel, "topUp channel", "this channel", TopUpRejected)
-    _same(decoded.fields()["amount"], expect.amount, "topUp amount", "additionalAmount", TopUpRejected)
+    call, budget = _single_program_call(tx, keys.program_id, fee_payers, expect.limits)
+    decoded = _decode_call(call, "topUp")
+    _same(decoded.accounts["channel"], keys.channel, "topUp channel", "this channel")
+    _same(decoded.fields()["amount"], expect.amount, "topUp amount", "additionalAmount")
     expected = top_up_instruction(keys, expect.amount)
-    _compare_accounts(decoded, expected.accounts, TopUpRejected)
+    _compare_accounts(decoded, expected.accounts)
     fee_payer = tx.message.account_keys[0]
-    _check_keys(tx, expected.accounts, fee_payer, call, TopUpRejected)
+    _check_keys(tx, expected.accounts, fee_payer, call)
     if fee_payer != keys.payer:
-        _check_not_authority(decoded, fee_payer, (), TopUpRejected)
-    _check_signed(tx, keys.payer, "payer", TopUpRejected)
+        _check_not_authority(decoded, fee_payer, ())
+    _check_signed(tx, keys.payer, "payer")
     return VerifiedTopUp(expect.amount, fee_payer, fee_payer != keys.payer, budget, tx)
 
 
@@ -320,34 +341,40 @@ def _decode(tx: VersionedTransaction | bytes | str) -> VersionedTransaction:
 
 
 def _single_program_call(tx: VersionedTransaction, program_id: Pubkey, fee_payers: tuple[Pubkey, ...],
-                         limits: ComputeBudgetLimits, error: type[TransactionRejected] = OpenRejected
-                         ) -> tuple[txcodec.CompiledCall, ComputeBudget]:
+                         limits: ComputeBudgetLimits) -> tuple[txcodec.CompiledCall, ComputeBudget]:
     """One channel-program call plus bounded Compute Budget calls; no lookup tables; fee payer as agreed."""
     message = txcodec.message_of(tx)
     if txcodec.uses_lookup_tables(message):
-        raise error("the transaction uses address lookup tables")
+        raise TransactionRejected("the transaction uses address lookup tables")
     if message.account_keys[0] not in fee_payers:
-        raise error(f"fee payer {message.account_keys[0]} is not the expected "
-                    f"{' or '.join(str(k) for k in fee_payers)}")
+        raise TransactionRejected(
+            f"fee payer {message.account_keys[0]} is not the expected "
+            f"{' or '.join(str(k) for k in fee_payers)}"
+        )
     calls = txcodec.compiled_calls(message)
     ours = [c for c in calls if c.program_id == program_id]
     others = [c for c in calls if c.program_id not in (program_id, COMPUTE_BUDGET_PROGRAM)]
     if others:
-        raise error(f"instruction #{others[0].index} calls {others[0].program_id}; only the channel program "
-                    f"{program_id} and ComputeBudget are allowed")
+        raise TransactionRejected(
+            f"instruction #{others[0].index} calls {others[0].program_id}; only the channel program "
+            f"{program_id} and ComputeBudget are allowed"
+        )
     if len(ours) != 1:
-        raise error(f"the transaction must call the channel program {program_id} exactly once, "
-                    f"it calls it {len(ours)} times")
+        raise TransactionRejected(
+            f"the transaction must call the channel program {program_id} exactly once, "
+            f"it calls it {len(ours)} times"
+        )
     budget_calls = [c for c in calls if c.program_id == COMPUTE_BUDGET_PROGRAM]
     if any(c.accounts for c in budget_calls):
-        raise error("a ComputeBudget instruction carries accounts")
+        raise TransactionRejected("a ComputeBudget instruction carries accounts")
     return ours[0], parse_compute_budget([c.data for c in budget_calls], limits)
 
 
-def _decode_call(call: txcodec.CompiledCall, name: str,
-                 error: type[TransactionRejected] = OpenRejected) -> DecodedInstruction:
+def _decode_call(call: txcodec.CompiledCall, name: str) -> DecodedInstruction:
     if not call.data or call.data[0] != _discriminator(name):
-        raise error(f"the channel instruction is not {name} (discriminator {_discriminator(name)})")
+        raise TransactionRejected(
+            f"the channel instruction is not {name} (discriminator {_discriminator(name)})"
+        )
     return decode_instruction(call.program_id, call.data, list(call.accounts))
 
 
@@ -356,7 +383,7 @@ def _discriminator(name: str) -> int:
 
 
 def _check_keys(tx: VersionedTransaction, metas: Sequence[AccountMeta], fee_payer: Pubkey,
-                call: txcodec.CompiledCall, error: type[TransactionRejected] = OpenRejected) -> None:
+                call: txcodec.CompiledCall) -> None:
     """Every static key is used, and signer/writable flags are exactly what the instruction needs."""
     message = txcodec.message_of(tx)
     signers = {fee_payer} | {m.pubkey for m in metas if m.is_signer}
@@ -364,33 +391,32 @@ def _check_keys(tx: VersionedTransaction, metas: Sequence[AccountMeta], fee_paye
     used = set(call.accounts) | {c.program_id for c in txcodec.compiled_calls(message)} | {fee_payer}
     for i, key in enumerate(message.account_keys):
         if key not in used:
-            raise error(f"account {key} is in the transaction but no instruction uses it")
+            raise TransactionRejected(f"account {key} is in the transaction but no instruction uses it")
         if txcodec.is_signer(message, i) != (key in signers):
-            raise error(f"account {key} is {'' if key in signers else 'not '}expected to sign")
+            raise TransactionRejected(f"account {key} is {'' if key in signers else 'not '}expected to sign")
         if txcodec.is_writable(message, i) and key not in writable:
-            raise error(f"account {key} is writable but must be read-only")
+            raise TransactionRejected(f"account {key} is writable but must be read-only")
         if not txcodec.is_writable(message, i) and key in writable:
-            raise error(f"account {key} must be writable")
+            raise TransactionRejected(f"account {key} must be writable")
 
 
-def _check_not_authority(decoded: DecodedInstruction, fee_payer: Pubkey, allowed: tuple[str, ...],
-                         error: type[TransactionRejected] = OpenRejected) -> None:
+def _check_not_authority(decoded: DecodedInstruction, fee_payer: Pubkey, allowed: tuple[str, ...]) -> None:
     """The server's fee payer never stands in for the payer, payee or any other role."""
     for name, key in decoded.accounts.items():
         if key == fee_payer and name not in allowed:
-            raise error(f"the fee payer {fee_payer} is used as {decoded.name} account {name}")
+            raise TransactionRejected(f"the fee payer {fee_payer} is used as {decoded.name} account {name}")
 
 
-def _check_signed(tx: VersionedTransaction, signer: Pubkey, role: str,
-                  error: type[TransactionRejected] = OpenRejected) -> None:
+def _check_signed(tx: VersionedTransaction, signer: Pubkey, role: str) -> None:
     if not txcodec.has_valid_signature(tx, signer):
-        raise error(f"the {role}'s signature ({signer}) is missing or does not verify over this transaction")
+        raise TransactionRejected(
+            f"the {role}'s signature ({signer}) is missing or does not verify over this transaction"
+        )
 
 
-def _same(got: object, want: object, what: str, against: str,
-          error: type[TransactionRejected] = OpenRejected) -> None:
+def _same(got: object, want: object, what: str, against: str) -> None:
     if got != want:
-        raise error(f"{what} {got} differs from {against} {want}")
+        raise TransactionRejected(f"{what} {got} differs from {against} {want}")
 
 
 def _show(splits: Sequence[Split]) -> str:

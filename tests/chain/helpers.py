@@ -72,9 +72,9 @@ class OpenCase:
 
 
 def open_case(sponsored: bool = True, splits: tuple[Split, ...] = (), token_program: Pubkey = TOKEN_PROGRAM,
-              deposit: int = 1_000_000) -> OpenCase:
+              deposit: int = 1_000_000, mint: Pubkey | None = None) -> OpenCase:
     payer, operator, signer = seeded(1), seeded(2), seeded(3)
-    payee, mint = seeded(4).pubkey(), seeded(5).pubkey()
+    payee, mint = seeded(4).pubkey(), mint or seeded(5).pubkey()
     blockhash = Hash(bytes(range(32)))
     fee_payer = operator.pubkey() if sponsored else payer.pubkey()
     params = OpenParams(payer=payer.pubkey(), payee=payee, mint=mint, authorized_signer=signer.pubkey(),

@@ -16,8 +16,9 @@ from solders.signature import Signature
 from solders.system_program import TransferParams, transfer
 from solders.transaction import Legacy, VersionedTransaction
 
-from mppcli.chain.constants import COMPUTE_BUDGET_PROGRAM, PROGRAM_ID, TOKEN_2022_PROGRAM
+from mppcli.chain.constants import COMPUTE_BUDGET_PROGRAM, PROGRAM_ID, TOKEN_2022_PROGRAM, TOKEN_PROGRAM
 from mppcli.chain.instructions import open_instruction
+from mppcli.chain.networks import DEVNET, MAINNET, KnownMint
 from mppcli.chain.splits import Split
 from mppcli.chain.txcodec import compile_transaction, partial_sign
 from mppcli.chain.verify import OpenRejected, verify_open_transaction
@@ -225,6 +226,28 @@ def test_open_slot_window_against_the_current_slot(current: int, match: str) -> 
 def test_decoded_open_must_encode_the_challenged_values(changes: dict[str, object], match: str) -> None:
     case = open_case()
     _rejected(_tx(case, [_open_ix(case, **changes)]), case, match)
+
+
+KNOWN_STABLECOINS = [pytest.param(net.mint(symbol), id=f"{net.name}-{symbol}")
+                     for net in (MAINNET, DEVNET) for symbol in ("USDC", "PYUSD")]
+
+
+@pytest.mark.parametrize("known", KNOWN_STABLECOINS)
+def test_without_a_challenged_token_program_a_known_stablecoin_needs_its_own(known: KnownMint) -> None:
+    """#10 item 28 / spec open step 4: no `tokenProgram` in the challenge is not "any token program"."""
+    other = TOKEN_2022_PROGRAM if known.token_program == TOKEN_PROGRAM else TOKEN_PROGRAM
+    right = open_case(mint=known.address, token_program=known.token_program)
+    verified = verify_open_transaction(right.wire(), right.expectations(token_program=None))
+    assert verified.params == right.params
+    wrong = open_case(mint=known.address, token_program=other)
+    _rejected(wrong.wire(), wrong, f"open tokenProgram {other} differs from {known.symbol}'s token program "
+              f"{known.token_program}", token_program=None)
+
+
+@pytest.mark.parametrize("program", [TOKEN_PROGRAM, TOKEN_2022_PROGRAM])
+def test_without_a_challenged_token_program_an_unknown_mint_takes_either(program: Pubkey) -> None:
+    case = open_case(token_program=program)
+    assert verify_open_transaction(case.wire(), case.expectations(token_program=None)).params == case.params
 
 
 def test_open_slot_in_the_transaction_must_equal_the_payload() -> None:
