@@ -13,6 +13,7 @@ from mppcli.chain.instructions import (
     request_close_instruction,
     settle_and_seal_instruction,
     settle_instruction,
+    withdraw_payer_instruction,
 )
 from mppcli.chain.pda import associated_token_address
 from mppcli.chain.splits import Split
@@ -79,6 +80,42 @@ def test_sealed_distribute_refunds_sweeps_dust_and_closes_the_escrow(chain: Chai
     assert channel is not None and channel.status == ChannelStatus.DISTRIBUTED
     assert treasury == associated_token_address(TREASURY_OWNER, chain.mint)
     assert chain.error([distribute_instruction(opened.keys)], chain.fund(SOL)) == [0, {"Custom": 2400}]
+
+
+def _block_time(chain: Chain, signature: str) -> int:
+    """The unix time the program saw when this transaction executed."""
+    options = {"encoding": "base64", "maxSupportedTransactionVersion": 0}
+    found = chain.call("getTransaction", [signature, options])
+    return int(found["blockTime"])
+
+
+def test_sealed_distribute_advances_the_watermark_and_stamps_the_refund(chain: Chain) -> None:
+    """Spec: from Sealed, distribute pays the last deltas, advances payoutWatermark to settled and
+    (payerWithdrawnAt == 0) refunds the payer and stamps payerWithdrawnAt."""
+    opened, _ = _open_with_recipients(chain, (250,))
+    _settle(chain, opened, 100_000)
+    chain.submit([distribute_instruction(opened.keys)], opened.operator)  # while open: watermark 100000
+    closed = chain.submit([voucher(opened.session, opened.channel, 400_000),
+                           settle_and_seal_instruction(opened.keys, has_voucher=True),
+                           distribute_instruction(opened.keys)], opened.operator)
+    now = _block_time(chain, closed)
+    channel = chain.channel(opened.channel)
+    assert channel is not None and channel.status == ChannelStatus.DISTRIBUTED and now > 0
+    assert (channel.settled, channel.payout_watermark, channel.payer_withdrawn_at) == (400_000, 400_000, now)
+
+
+def test_sealed_distribute_keeps_an_earlier_withdraw_stamp(chain: Chain) -> None:
+    opened = chain.open_channel()
+    chain.submit([voucher(opened.session, opened.channel, 1_000_000),
+                  settle_and_seal_instruction(opened.keys, has_voucher=True)], opened.operator)
+    withdraw = chain.submit([withdraw_payer_instruction(opened.keys)], opened.payer)  # nothing to refund
+    withdrawn = _block_time(chain, withdraw)
+    assert chain.channel(opened.channel).payer_withdrawn_at == withdrawn > 0  # type: ignore[union-attr]
+    chain.warp(seconds=60)
+    chain.submit([distribute_instruction(opened.keys)], opened.operator)
+    channel = chain.channel(opened.channel)
+    assert channel is not None and channel.status == ChannelStatus.DISTRIBUTED
+    assert (channel.payout_watermark, channel.payer_withdrawn_at) == (1_000_000, withdrawn)
 
 
 def test_sealed_distribute_after_the_window_deallocates_the_channel(chain: Chain) -> None:

@@ -137,4 +137,14 @@ def _finish(host: InstructionHost, ix: DecodedInstruction, channel: ChannelAccou
     if host.time.slot > channel.open_slot + OPEN_SLOT_WINDOW:
         host.close_account(key, ix.accounts["rentPayer"])
     else:
-        store_channel(host, key, dataclasses.replace(channel, status=ChannelStatus.DISTRIBUTED))
+        store_channel(host, key, _distributed(channel, host.time.unix_timestamp))
+
+
+def _distributed(channel: ChannelAccount, now: int) -> ChannelAccount:
+    """The account a sealed `distribute` leaves behind until `reclaim`, as the spec states it: the
+    payout watermark reaches `settled` (every delta is paid) and the refund is stamped (paid now,
+    or earlier by `withdrawPayer`, whose stamp stays). The deployed binary's source (0c07d575) only
+    flips the status here; the spec, which wins, says both fields advance, and nothing can act on
+    a Distributed channel but `reclaim`, so the two agree on every token and lamport."""
+    return dataclasses.replace(channel, status=ChannelStatus.DISTRIBUTED, payout_watermark=channel.settled,
+                               payer_withdrawn_at=channel.payer_withdrawn_at or now)
