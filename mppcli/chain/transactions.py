@@ -7,7 +7,8 @@
 - topUp: sponsored (fee payer = operator, the payer partially signs) or payer-paid (fully signed
   by the payer: what the reference server wants).
 - cooperative close: `[ed25519] settleAndSeal distribute` in one transaction (legacy by default, as
-  the reference server sends it); the payee signs `settleAndSeal`.
+  the reference server sends it; v0 with an address lookup table when many splits do not fit);
+  the payee signs `settleAndSeal`. The table is built beforehand by `build_lookup_table_transactions`.
 - forced close and housekeeping: requestClose, seal, withdrawPayer, distribute, reclaim.
 """
 
@@ -15,12 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from solders.address_lookup_table_account import AddressLookupTableAccount
 from solders.hash import Hash
 from solders.instruction import Instruction
 from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 
 from mppcli.chain import instructions as ix
+from mppcli.chain import lookup_tables as alt
 from mppcli.chain.constants import PROGRAM_ID, TREASURY_OWNER
 from mppcli.chain.ed25519 import Ed25519Payload, ed25519_instruction
 from mppcli.chain.params import ChannelKeys, OpenParams
@@ -53,14 +56,40 @@ def _voucher_instructions(keys: ChannelKeys, voucher: Ed25519Payload | None) -> 
     return [ed25519_instruction(voucher.public_key, voucher.signature, voucher.message)]
 
 
-def build_settlement_transaction(keys: ChannelKeys, recent_blockhash: Hash, fee_payer: Pubkey,
-                                 voucher: Ed25519Payload | None = None, legacy: bool = True,
-                                 treasury_owner: Pubkey = TREASURY_OWNER) -> VersionedTransaction:
+def settlement_instructions(keys: ChannelKeys, voucher: Ed25519Payload | None = None,
+                            treasury_owner: Pubkey = TREASURY_OWNER) -> list[Instruction]:
     """Cooperative close: `[ed25519] settleAndSeal distribute`; the payee must sign."""
     calls = _voucher_instructions(keys, voucher)
     calls += [ix.settle_and_seal_instruction(keys, voucher is not None),
               ix.distribute_instruction(keys, treasury_owner)]
-    return compile_transaction(calls, fee_payer, recent_blockhash, legacy=legacy)
+    return calls
+
+
+def build_settlement_transaction(keys: ChannelKeys, recent_blockhash: Hash, fee_payer: Pubkey,
+                                 voucher: Ed25519Payload | None = None, legacy: bool = True,
+                                 treasury_owner: Pubkey = TREASURY_OWNER,
+                                 lookup_tables: Sequence[AddressLookupTableAccount] = ()
+                                 ) -> VersionedTransaction:
+    """The cooperative-close bundle in one transaction: legacy (as the reference server sends it)
+    unless lookup tables are given, which makes it v0 (the spec's form for many splits)."""
+    calls = settlement_instructions(keys, voucher, treasury_owner)
+    return compile_transaction(calls, fee_payer, recent_blockhash, legacy=legacy and not lookup_tables,
+                               lookup_tables=lookup_tables)
+
+
+def build_lookup_table_transactions(authority: Pubkey, recent_slot: int, addresses: Sequence[Pubkey],
+                                    recent_blockhash: Hash) -> tuple[Pubkey, list[VersionedTransaction]]:
+    """A new lookup table holding `addresses`: create + the first extend, then one transaction per
+    further chunk; the authority pays and signs each. The table is usable from the slot after the
+    last of them lands."""
+    if not addresses:
+        raise MalformedError("a lookup table needs at least one address")
+    create, table = alt.create_lookup_table(authority, authority, recent_slot)
+    chunks = [addresses[i:i + alt.EXTEND_CHUNK]
+              for i in range(0, len(addresses), alt.EXTEND_CHUNK)]
+    extends = [alt.extend_lookup_table(table, authority, authority, chunk) for chunk in chunks]
+    calls = [[create, extends[0]], *([e] for e in extends[1:])]
+    return table, [compile_transaction(c, authority, recent_blockhash, legacy=True) for c in calls]
 
 
 def build_settle_transaction(keys: ChannelKeys, voucher: Ed25519Payload, recent_blockhash: Hash,

@@ -13,6 +13,7 @@ import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from solders.address_lookup_table_account import AddressLookupTableAccount
 from solders.hash import Hash
 from solders.instruction import Instruction
 from solders.keypair import Keypair
@@ -25,6 +26,8 @@ from mppcli.errors import MalformedError
 
 AnyMessage = Message | MessageV0
 NO_SIGNATURE = Signature.default()
+# The cluster's packet limit for a serialised transaction (signatures included).
+MAX_TRANSACTION_SIZE = 1232
 
 
 @dataclass(frozen=True)
@@ -39,14 +42,23 @@ class CompiledCall:
 
 
 def compile_transaction(instructions: Sequence[Instruction], fee_payer: Pubkey, recent_blockhash: Hash,
-                        legacy: bool = False) -> VersionedTransaction:
-    """An unsigned transaction (every signature slot zero); v0 without lookup tables by default."""
+                        legacy: bool = False,
+                        lookup_tables: Sequence[AddressLookupTableAccount] = ()) -> VersionedTransaction:
+    """An unsigned transaction (every signature slot zero); v0 by default, taking from
+    `lookup_tables` every key they hold that may be loaded (legacy cannot use tables)."""
     message: AnyMessage
+    if legacy and lookup_tables:
+        raise MalformedError("a legacy transaction cannot use address lookup tables")
     if legacy:
         message = Message.new_with_blockhash(list(instructions), fee_payer, recent_blockhash)
     else:
-        message = MessageV0.try_compile(fee_payer, list(instructions), [], recent_blockhash)
+        message = MessageV0.try_compile(fee_payer, list(instructions), list(lookup_tables), recent_blockhash)
     return VersionedTransaction.populate(message, [NO_SIGNATURE] * message.header.num_required_signatures)
+
+
+def fits(tx: VersionedTransaction) -> bool:
+    """Whether the cluster accepts a transaction this size (the zero signature slots count too)."""
+    return len(bytes(tx)) <= MAX_TRANSACTION_SIZE
 
 
 def encode_transaction(tx: VersionedTransaction) -> str:

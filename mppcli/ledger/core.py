@@ -32,7 +32,7 @@ from mppcli.ledger.executor import Journal, ModelledProgram, run_instructions
 from mppcli.ledger.fees import transaction_fee
 from mppcli.ledger.store import LedgerStore, TxRecord
 from mppcli.ledger.svm import EXECUTOR, Svm
-from mppcli.ledger.txview import TxView, decode_transaction
+from mppcli.ledger.txview import LookupClock, TxView, decode_transaction
 
 SYSVAR_OWNER = Pubkey.from_string("Sysvar1111111111111111111111111111111111111")
 
@@ -174,8 +174,13 @@ class Ledger:
 
     # --- transactions ------------------------------------------------------------------------------
     def decode(self, raw: bytes) -> TxView:
+        """A transaction as it reads now (lookup tables resolved against their current contents)."""
         with self._lock:
             return decode_transaction(raw, self._svm.account)
+
+    def _decode_at(self, raw: bytes, now: ChainTime) -> TxView:
+        """A transaction about to execute at `now`: only the lookup-table addresses active then."""
+        return decode_transaction(raw, self._svm.account, LookupClock(now.slot, self._svm.slot_hashes()))
 
     def fee_for_message(self, view: TxView) -> int | None:
         """The fee of a message, or None when its blockhash is no longer valid."""
@@ -188,9 +193,9 @@ class Ledger:
         a transaction that fails to execute lands as failed (fee charged, error recorded), as on a
         real cluster, and one that fails admission is dropped."""
         with self._lock:
-            view = decode_transaction(raw, self._svm.account)
-            admission.verify_signatures(view)
             now = self._tick()
+            view = self._decode_at(raw, now)
+            admission.verify_signatures(view)
             try:
                 fee = self._admit(view, now)
             except TransactionFailed as failure:
@@ -206,10 +211,10 @@ class Ledger:
                  replace_blockhash: bool = False) -> tuple[Executed, Hash | None]:
         """Run a transaction against the current state and undo everything."""
         with self._lock:
-            view = decode_transaction(raw, self._svm.account)
+            now = self._tick()
+            view = self._decode_at(raw, now)
             if sig_verify:
                 admission.verify_signatures(view)
-            now = self._tick()
             replacement = self._window.latest(now.slot) if replace_blockhash else None
             try:
                 fee = self._admit(view, now, check_blockhash=not replace_blockhash)
@@ -274,7 +279,7 @@ class Ledger:
             message = Message.new_with_blockhash(instructions, genesis.FAUCET, self._window.latest(now.slot))
             signature = Signature(os.urandom(64))
             tx = VersionedTransaction.populate(message, [signature])
-            view = decode_transaction(bytes(tx), self._svm.account)
+            view = self._decode_at(bytes(tx), now)
             fee = self._admit(view, now)
             result = self._execute(view, fee, now, land_failures=False, dry_run=False)
             if result.err is not None:

@@ -25,6 +25,7 @@ from solders.message import Message, MessageV0
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
+from mppcli.chain.txcodec import MAX_TRANSACTION_SIZE
 from mppcli.ledger.admission import SignatureVerificationFailed
 from mppcli.ledger.core import Executed, Ledger
 from mppcli.ledger.errors import TransactionFailed, describe_tx_error
@@ -59,10 +60,20 @@ def _preflight_error(failure: TransactionFailed) -> RpcMethodError:
     return RpcMethodError(-32002, f"Transaction simulation failed: {describe_tx_error(failure.err)}", value)
 
 
+def _wire_transaction(params: list[Any], config: dict[str, Any]) -> bytes:
+    """The submitted bytes, refused as a cluster's RPC refuses them when they exceed one packet:
+    a transaction the ledger accepted but devnet would not is a bug the ledger must not hide."""
+    raw = decode_wire(param(params, 0, "transaction"), config.get("encoding", "base58"))
+    if len(raw) > MAX_TRANSACTION_SIZE:
+        raise invalid_params(f"base64 encoded solana_transaction::versioned::VersionedTransaction too "
+                             f"large: {len(raw)} bytes (max: encoded/raw 1644/{MAX_TRANSACTION_SIZE})")
+    return raw
+
+
 @method("sendTransaction")
 def send_transaction(ledger: Ledger, params: list[Any]) -> str:
     config = config_param(params, 1)
-    raw = decode_wire(param(params, 0, "transaction"), config.get("encoding", "base58"))
+    raw = _wire_transaction(params, config)
     try:
         return ledger.send(raw, skip_preflight=bool(config.get("skipPreflight", False))).signature
     except TransactionFailed as failure:
@@ -72,7 +83,7 @@ def send_transaction(ledger: Ledger, params: list[Any]) -> str:
 @method("simulateTransaction")
 def simulate_transaction(ledger: Ledger, params: list[Any]) -> dict[str, Any]:
     config = config_param(params, 1)
-    raw = decode_wire(param(params, 0, "transaction"), config.get("encoding", "base58"))
+    raw = _wire_transaction(params, config)
     try:
         result, replacement = ledger.simulate(raw, bool(config.get("sigVerify", False)),
                                               bool(config.get("replaceRecentBlockhash", False)))

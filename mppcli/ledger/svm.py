@@ -15,7 +15,9 @@ import json
 from dataclasses import dataclass
 
 from solders.account import Account
+from solders.address_lookup_table_account import SlotHashes
 from solders.clock import Clock
+from solders.hash import Hash
 from solders.instruction import Instruction
 from solders.litesvm import LiteSVM
 from solders.message import Message
@@ -30,6 +32,7 @@ from mppcli.ledger.errors import TxErr
 EXECUTOR = Pubkey(hashlib.sha256(b"mppcli-ledger-executor").digest())
 _EXECUTOR_LAMPORTS = 10**15
 SLOTS_PER_EPOCH = 432_000
+SLOT_HASHES_DEPTH = 512  # the sysvar's length on a real cluster
 
 
 @dataclass(frozen=True)
@@ -50,10 +53,21 @@ class Svm:
                      .with_transaction_history(0))
         self._executor_account = Account(_EXECUTOR_LAMPORTS, b"", Pubkey.default(), False, 0)
         self._svm.set_account(EXECUTOR, self._executor_account)
+        self._hashed_slot = -1
+        self._slot_hashes = SlotHashes([])
 
     def set_time(self, now: ChainTime) -> None:
         epoch = now.slot // SLOTS_PER_EPOCH
         self._svm.set_clock(Clock(now.slot, now.unix_timestamp, epoch, epoch + 1, now.unix_timestamp))
+        if now.slot != self._hashed_slot:  # rebuilt once per slot, not per transaction
+            entries = _slot_hashes(now.slot)
+            self._svm.set_slot_hashes(entries)
+            self._slot_hashes = SlotHashes(entries)
+            self._hashed_slot = now.slot
+
+    def slot_hashes(self) -> SlotHashes:
+        """The SlotHashes sysvar (lookup-table creation and deactivation read it)."""
+        return self._slot_hashes
 
     def account(self, key: Pubkey) -> Account | None:
         return self._svm.get_account(key)
@@ -80,3 +94,11 @@ class Svm:
             err = json.loads(result.to_json())["err"]
             return EngineResult(err, list(meta.logs()), int(meta.compute_units_consumed()), keys)
         return EngineResult(None, list(result.logs()), int(result.compute_units_consumed()), keys)
+
+
+def _slot_hashes(slot: int) -> list[tuple[int, Hash]]:
+    """The previous 512 slots, newest first, each with a stable stand-in bank hash: the runtime
+    never checks the hashes, only which slots are present (an address lookup table must be
+    created with a recent one)."""
+    return [(s, Hash(hashlib.sha256(b"mppcli-ledger-slot" + s.to_bytes(8, "little")).digest()))
+            for s in range(slot - 1, max(slot - 1 - SLOT_HASHES_DEPTH, -1), -1)]

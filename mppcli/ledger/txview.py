@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from solders.account import Account
+from solders.address_lookup_table_account import SlotHashes
 from solders.hash import Hash
 from solders.instruction import AccountMeta, Instruction
 from solders.message import Message, MessageV0
@@ -15,11 +16,10 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import SanitizeError, VersionedTransaction
 
+from mppcli.chain.lookup_tables import ADDRESS_LOOKUP_TABLE_PROGRAM, LookupTable, decode_lookup_table
 from mppcli.chain.txcodec import is_writable
+from mppcli.errors import MalformedError
 from mppcli.ledger.errors import TransactionFailed
-
-ADDRESS_LOOKUP_TABLE_PROGRAM = Pubkey.from_string("AddressLookupTab1e1111111111111111111111111")
-_LOOKUP_TABLE_META_SIZE = 56
 
 AccountReader = Callable[[Pubkey], Account | None]
 
@@ -58,8 +58,17 @@ class TxView:
         return [k for k, w in zip(self.keys, self.writable_flags, strict=True) if w]
 
 
-def decode_transaction(raw: bytes, read_account: AccountReader) -> TxView:
-    """Parse wire bytes (legacy or v0); `read_account` reads address lookup tables."""
+@dataclass(frozen=True)
+class LookupClock:
+    """When a transaction executes, which decides the lookup-table addresses it may load."""
+
+    slot: int
+    slot_hashes: SlotHashes
+
+
+def decode_transaction(raw: bytes, read_account: AccountReader, at: LookupClock | None = None) -> TxView:
+    """Parse wire bytes (legacy or v0); `read_account` reads address lookup tables, resolved as of
+    `at` (None: a transaction that already landed, resolved against the table as it is)."""
     try:
         tx = VersionedTransaction.from_bytes(raw)
         tx.sanitize()
@@ -70,7 +79,7 @@ def decode_transaction(raw: bytes, read_account: AccountReader) -> TxView:
         raise TransactionFailed("UnsupportedVersion")
     static = list(message.account_keys)
     header = message.header
-    loaded_w, loaded_r = _load_lookups(message, read_account)
+    loaded_w, loaded_r = _load_lookups(message, read_account, at)
     keys = static + loaded_w + loaded_r
     signer = [i < header.num_required_signatures for i in range(len(keys))]
     writable = [is_writable(message, i) for i in range(len(static))]
@@ -95,26 +104,40 @@ def _resolve(ci: object, keys: list[Pubkey], signer: list[bool], writable: list[
     return Instruction(keys[program_index], bytes(ci.data), metas)  # type: ignore[attr-defined]
 
 
-def _load_lookups(message: Message | MessageV0,
-                  read_account: AccountReader) -> tuple[list[Pubkey], list[Pubkey]]:
+def _load_lookups(message: Message | MessageV0, read_account: AccountReader,
+                  at: LookupClock | None) -> tuple[list[Pubkey], list[Pubkey]]:
     if not isinstance(message, MessageV0):
         return [], []
     writable: list[Pubkey] = []
     readonly: list[Pubkey] = []
     for lookup in message.address_table_lookups:
-        table = _table_addresses(lookup.account_key, read_account)
-        try:
-            writable += [table[i] for i in lookup.writable_indexes]
-            readonly += [table[i] for i in lookup.readonly_indexes]
-        except IndexError:
-            raise TransactionFailed("InvalidAddressLookupTableIndex") from None
+        table = _table(lookup.account_key, read_account)
+        writable += _lookup(table, list(lookup.writable_indexes), at)
+        readonly += _lookup(table, list(lookup.readonly_indexes), at)
     return writable, readonly
 
 
-def _table_addresses(table_key: Pubkey, read_account: AccountReader) -> list[Pubkey]:
+def _table(table_key: Pubkey, read_account: AccountReader) -> LookupTable:
     account = read_account(table_key)
-    if (account is None or account.owner != ADDRESS_LOOKUP_TABLE_PROGRAM
-            or len(account.data) < _LOOKUP_TABLE_META_SIZE):
+    if account is None or account.owner != ADDRESS_LOOKUP_TABLE_PROGRAM:
         raise TransactionFailed("AddressLookupTableNotFound")
-    body = bytes(account.data[_LOOKUP_TABLE_META_SIZE:])
-    return [Pubkey(body[i:i + 32]) for i in range(0, len(body) - len(body) % 32, 32)]
+    try:
+        return decode_lookup_table(table_key, bytes(account.data))
+    except MalformedError:
+        raise TransactionFailed("InvalidAddressLookupTableData") from None
+
+
+def _lookup(table: LookupTable, indexes: list[int], at: LookupClock | None) -> list[Pubkey]:
+    """The runtime's rule (solders implements it): an address is loadable from the slot after the
+    one that added it, and not at all once the table is deactivated. Without `at` (re-reading a
+    transaction that already landed) every stored address counts."""
+    if at is None:
+        try:
+            return [table.addresses[i] for i in indexes]
+        except IndexError:
+            raise TransactionFailed("InvalidAddressLookupTableIndex") from None
+    try:
+        return list(table.table.lookup(at.slot, indexes, at.slot_hashes))
+    except ValueError as exc:
+        raise TransactionFailed("InvalidAddressLookupTableIndex" if "index" in str(exc)
+                                else "AddressLookupTableNotFound") from None

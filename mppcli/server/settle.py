@@ -22,8 +22,9 @@ from solders.transaction import VersionedTransaction
 from mppcli.chain import instructions as ix
 from mppcli.chain.channel import ChannelAccount, ChannelStatus
 from mppcli.chain.ed25519 import Ed25519Payload
-from mppcli.chain.transactions import build_settlement_transaction
-from mppcli.chain.txcodec import compile_transaction, partial_sign
+from mppcli.chain.params import ChannelKeys
+from mppcli.chain.transactions import settlement_instructions
+from mppcli.chain.txcodec import partial_sign
 from mppcli.errors import MalformedError, RpcError
 from mppcli.protocol.actions import CloseAction
 from mppcli.protocol.voucher import SignedVoucher, parse_signed_voucher, voucher_message
@@ -33,6 +34,7 @@ from mppcli.server.challenges import Echo
 from mppcli.server.context import ServerContext
 from mppcli.server.debit import check_bearer, require_channel
 from mppcli.server.keys import channel_keys
+from mppcli.server.lookups import compile_settlement
 from mppcli.server.state import ChannelState, Status
 from mppcli.server.vouchers import check_binding, check_signature_and_expiry, is_same_voucher
 
@@ -159,21 +161,20 @@ async def _settlement_transaction(
 ) -> tuple[VersionedTransaction, int]:
     """What is still missing on chain, signed; and the cumulative a voucher in it settles (or 0)."""
     keys = channel_keys(ctx, state)
-    operator = ctx.config.operator
     blockhash, _ = await ctx.chain.blockhash()
     recent = Hash.from_string(blockhash)
     if account.status is ChannelStatus.SEALED:
-        return _signed(_compile([ix.distribute_instruction(keys)], operator.pubkey(), recent), ctx, False), 0
+        return _signed(await _compile(ctx, keys, [ix.distribute_instruction(keys)], recent), ctx, False), 0
     grace_over = (
         account.status is ChannelStatus.CLOSING
         and ctx.clock() >= account.closure_started_at + account.grace_period
     )
     if grace_over:
         calls = [ix.seal_instruction(keys.channel, keys.program_id), ix.distribute_instruction(keys)]
-        return _signed(_compile(calls, operator.pubkey(), recent), ctx, False), 0
+        return _signed(await _compile(ctx, keys, calls, recent), ctx, False), 0
     voucher = settlement_voucher(ctx, state, account)
     payload = None if voucher is None else _ed25519(voucher)
-    tx = build_settlement_transaction(keys, recent, operator.pubkey(), payload)
+    tx = await _compile(ctx, keys, settlement_instructions(keys, payload), recent)
     cumulative = 0 if voucher is None else voucher.voucher.cumulative_amount
     return _signed(tx, ctx, True), cumulative
 
@@ -204,8 +205,15 @@ def _ed25519(signed: SignedVoucher) -> Ed25519Payload:
     )
 
 
-def _compile(calls: list[Instruction], fee_payer: Pubkey, recent: Hash) -> VersionedTransaction:
-    return compile_transaction(calls, fee_payer, recent, legacy=True)
+async def _compile(ctx: ServerContext, keys: ChannelKeys, calls: list[Instruction],
+                   recent: Hash) -> VersionedTransaction:
+    """Legacy when it fits one packet (as the reference server sends it), else v0 with an address
+    lookup table; a bundle too large even then, or a table that could not be made, is a 402 and
+    the channel stays `closing` (the watchdog re-drives it)."""
+    try:
+        return await compile_settlement(ctx, keys, calls, recent)
+    except MalformedError as exc:
+        raise problems.failed(str(exc), str(keys.channel)) from None
 
 
 def _signed(tx: VersionedTransaction, ctx: ServerContext, payee_signs: bool) -> VersionedTransaction:
