@@ -340,15 +340,18 @@ async def _ensure_token_accounts(rpc: Any, config: ServerConfig, log: Callable[[
         return
     payer = config.operator.pubkey()
     calls = [create_idempotent_associated_token_account(payer, o, mint, program) for o in missing]
-    blockhash, _ = await rpc.latest_blockhash()
-    tx = partial_sign(compile_transaction(calls, payer, Hash.from_string(str(blockhash))), [config.operator])
-    try:
-        await rpc.confirm(await rpc.send_transaction(bytes(tx)), 30)
-    except RpcError as exc:
-        raise ConfigError(
-            f"cannot create the payout token accounts: {exc.message}",
-            hint="The operator needs SOL for fees and rent.",
-        ) from None
+    # Eight creations per transaction keep each within one 1232-byte packet (32 would not fit).
+    for batch in (calls[i:i + 8] for i in range(0, len(calls), 8)):
+        blockhash, _ = await rpc.latest_blockhash()
+        message = compile_transaction(batch, payer, Hash.from_string(str(blockhash)))
+        tx = partial_sign(message, [config.operator])
+        try:
+            await rpc.confirm(await rpc.send_transaction(bytes(tx)), 30)
+        except RpcError as exc:
+            raise ConfigError(
+                f"cannot create the payout token accounts: {exc.message}",
+                hint="The operator needs SOL for fees and rent.",
+            ) from None
     log(f"created {len(missing)} payout token account(s)")
 
 
