@@ -1,0 +1,51 @@
+"""Credentials that reuse, splice or misbind someone else's proof (issue #10, server money items):
+none of them is served, stored or settled, and the genuine payer is unaffected afterwards."""
+
+from __future__ import annotations
+
+from solders.keypair import Keypair
+
+from mppcli.protocol.voucher import SignedVoucher, Voucher
+from tests.server.payer import Payer, problem_of, receipt_of
+
+PRICE = 10_000
+DEPOSIT = 1_000_000
+
+
+def _spliced(signed: SignedVoucher, cumulative: int) -> SignedVoucher:
+    """Another amount under a genuine voucher's signer and signature."""
+    voucher = Voucher(signed.voucher.channel_id, cumulative, signed.voucher.expires_at)
+    return SignedVoucher(voucher, signed.signer, signed.signature)
+
+
+def test_close_with_the_stored_signature_on_a_higher_amount_is_refused(opened: Payer) -> None:
+    mint, recipient = opened.server.ready["mint"], opened.server.ready["recipient"]
+    payee_before = opened.chain.token_balance(recipient, mint)
+    for n in (1, 2, 3):
+        assert opened.pay(n * PRICE).status_code == 200
+    genuine = opened.last_voucher
+    assert genuine is not None
+    problem = problem_of(opened.close(signed=_spliced(genuine, 900_000)))
+    assert problem.name == "verification-failed" and "signature" in problem.detail
+    # Nothing was stored: the channel is still open at 3 x PRICE and the genuine close settles that.
+    assert receipt_of(opened.pay(4 * PRICE)).accepted_cumulative == 4 * PRICE
+    receipt = receipt_of(opened.close())
+    assert receipt.spent == 4 * PRICE and receipt.refunded == DEPOSIT - 4 * PRICE
+    assert opened.chain.token_balance(recipient, mint) - payee_before == 4 * PRICE
+
+
+def test_close_with_the_stored_signature_on_another_expiry_is_refused(opened: Payer) -> None:
+    assert opened.pay(PRICE).status_code == 200
+    genuine = opened.last_voucher
+    assert genuine is not None
+    other = SignedVoucher(Voucher(genuine.voucher.channel_id, PRICE, 1), genuine.signer, genuine.signature)
+    problem = problem_of(opened.close(signed=other))
+    assert problem.name == "verification-failed"
+    assert receipt_of(opened.close()).spent == PRICE
+
+
+def test_close_with_a_strangers_valid_voucher_is_refused(opened: Payer) -> None:
+    assert opened.pay(PRICE).status_code == 200
+    stranger = opened.voucher(2 * PRICE, signer=Keypair())
+    assert problem_of(opened.close(signed=stranger)).name == "verification-failed"
+    assert receipt_of(opened.close()).spent == PRICE
