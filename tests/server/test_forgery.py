@@ -49,3 +49,47 @@ def test_close_with_a_strangers_valid_voucher_is_refused(opened: Payer) -> None:
     stranger = opened.voucher(2 * PRICE, signer=Keypair())
     assert problem_of(opened.close(signed=stranger)).name == "verification-failed"
     assert receipt_of(opened.close()).spent == PRICE
+
+
+def test_a_bad_signature_under_a_used_idempotency_key_is_not_served(opened: Payer) -> None:
+    challenge, _ = opened.challenge()
+    key = {"Idempotency-Key": "paid-once"}
+    genuine = opened.voucher(PRICE)
+    assert receipt_of(opened.send(opened.voucher_payload(genuine), challenge, headers=key)).spent == PRICE
+    tampered = opened.voucher_payload(genuine)
+    tampered["voucher"]["signature"] = opened.voucher(PRICE + 1).signature
+    problem = problem_of(opened.send(tampered, challenge, headers=key))
+    assert problem.name == "verification-failed" and "signature" in problem.detail
+
+
+def test_a_strangers_voucher_under_a_used_idempotency_key_is_not_served(opened: Payer) -> None:
+    challenge, _ = opened.challenge()
+    key = {"Idempotency-Key": "paid-once"}
+    assert receipt_of(opened.send(opened.voucher_payload(opened.voucher(PRICE)), challenge, headers=key))
+    stranger = opened.voucher(PRICE, signer=Keypair())
+    problem = problem_of(opened.send(opened.voucher_payload(stranger), challenge, headers=key))
+    assert problem.name == "verification-failed" and "authorized signer" in problem.detail
+
+
+def test_another_genuine_voucher_under_a_used_idempotency_key_is_refused_not_replayed(opened: Payer) -> None:
+    challenge, _ = opened.challenge()
+    key = {"Idempotency-Key": "paid-once"}
+    first = opened.voucher(PRICE)
+    assert receipt_of(opened.send(opened.voucher_payload(first), challenge, headers=key)).spent == PRICE
+    second = opened.voucher(2 * PRICE)
+    problem = problem_of(opened.send(opened.voucher_payload(second), challenge, headers=key))
+    assert problem.name == "verification-failed" and "Idempotency-Key" in problem.detail
+    # Nothing changed: the same voucher still replays, and the next voucher pays normally.
+    replay = opened.send(opened.voucher_payload(first), challenge, headers=key)
+    assert receipt_of(replay).spent == PRICE
+    assert receipt_of(opened.pay(2 * PRICE)).spent == 2 * PRICE
+
+
+def test_another_channels_voucher_under_a_used_idempotency_key_is_refused(opened: Payer) -> None:
+    other = Payer(opened.server)
+    assert other.open().status_code == 200
+    challenge, _ = opened.challenge()
+    key = {"Idempotency-Key": "shared"}
+    assert receipt_of(opened.send(opened.voucher_payload(opened.voucher(PRICE)), challenge, headers=key))
+    problem = problem_of(other.send(other.voucher_payload(other.voucher(PRICE)), challenge, headers=key))
+    assert problem.name == "verification-failed" and "Idempotency-Key" in problem.detail

@@ -60,6 +60,16 @@ def test_use_with_the_same_idempotency_key_is_charged_once(opened: Payer) -> Non
     assert receipt_of(opened.use(headers={"Idempotency-Key": "use-2"})).spent == 2 * PRICE
 
 
+def test_another_proof_under_a_used_idempotency_key_is_not_served(opened: Payer) -> None:
+    assert opened.opened_with is not None
+    key = {"Idempotency-Key": "use-once"}
+    assert receipt_of(opened.use(headers=key)).spent == PRICE
+    stranger = sign_bearer(Keypair(), str(opened.channel_id), opened.opened_with.id).to_json()
+    payload = {"action": "use", "channelId": opened.channel_id, "authentication": stranger}
+    problem = problem_of(opened.send(payload, opened.opened_with, headers=key))
+    assert problem.name == "verification-failed" and "authentication" in problem.detail
+
+
 def test_use_with_another_proof_is_refused(opened: Payer) -> None:
     assert opened.opened_with is not None
     stranger = sign_bearer(Keypair(), str(opened.channel_id), opened.opened_with.id).to_json()
