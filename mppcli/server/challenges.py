@@ -164,6 +164,16 @@ class Issuer:
                 problems.REF_EXPIRED,
             )
 
+    def check_channel(self, echo: Echo, channel_id: str) -> None:
+        """A resume challenge was issued for one channel: a credential for any other is refused."""
+        resumes = echo.details.channel_id
+        if resumes is not None and resumes != channel_id:
+            raise problems.invalid_challenge(
+                f"the challenge resumes channel {resumes}, not {channel_id}; "
+                "request a challenge for this channel",
+                problems.REF_ROUTE,
+            )
+
     def check_route(self, echo: Echo, route: Route) -> None:
         """A voucher or use pays the price of the resource its challenge was issued for."""
         if echo.route != route.path or echo.request.amount != route.price:

@@ -71,6 +71,8 @@ class SessionMethod:
             action = parse_action(credential.payload, echo.details.effective_voucher_signer)
         except MalformedError as exc:
             raise problems.malformed(f"invalid {_action_name(credential)} credential: {exc}") from None
+        if not isinstance(action, OpenAction):  # open refuses every resume challenge itself
+            self.ctx.issuer.check_channel(echo, action.channel_id)
         if isinstance(action, VoucherAction | UseAction):
             charged = await charge(self.ctx, echo, action, route, idempotency_key, render)
             return Result(

@@ -93,3 +93,20 @@ def test_another_channels_voucher_under_a_used_idempotency_key_is_refused(opened
     assert receipt_of(opened.send(opened.voucher_payload(opened.voucher(PRICE)), challenge, headers=key))
     problem = problem_of(other.send(other.voucher_payload(other.voucher(PRICE)), challenge, headers=key))
     assert problem.name == "verification-failed" and "Idempotency-Key" in problem.detail
+
+
+def test_a_resume_challenge_for_another_channel_is_refused(opened: Payer) -> None:
+    other = Payer(opened.server)
+    assert other.open().status_code == 200
+    for_other, request = opened.challenge(headers={"X-Payment-Channel": str(other.channel_id)})
+    assert request.method_details.channel_id == other.channel_id
+    problem = problem_of(opened.pay(PRICE, challenge=for_other))
+    assert problem.name == "invalid-challenge" and str(other.channel_id) in problem.detail
+    close = {"action": "close", "channelId": opened.channel_id, "voucher": opened.voucher(PRICE).to_json()}
+    assert problem_of(opened.send(close, for_other)).name == "invalid-challenge"
+    topup = opened.topup_payload(10_000, True, request)
+    assert problem_of(opened.send(topup, for_other)).name == "invalid-challenge"
+    assert opened.chain.channel(str(opened.channel_id)).deposit == DEPOSIT
+    # The right resume challenge still pays.
+    mine, _ = opened.challenge(headers={"X-Payment-Channel": str(opened.channel_id)})
+    assert receipt_of(opened.pay(PRICE, challenge=mine)).spent == PRICE
