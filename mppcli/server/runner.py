@@ -34,7 +34,7 @@ from mppcli.errors import ConfigError, InputError, RpcError
 from mppcli.paths import Paths, ensure_private_dir
 from mppcli.protocol.amounts import parse_amount
 from mppcli.server.chainport import ChainPort
-from mppcli.server.config import ServerConfig, StreamPolicy, validate_config
+from mppcli.server.config import DEFAULT_CLOCK_SKEW, ServerConfig, StreamPolicy, validate_config
 from mppcli.server.context import ServerContext
 from mppcli.server.store import Store, StoreLocked
 
@@ -78,6 +78,7 @@ class ServeOptions:
     idle_check_interval: float = 1.0
     reclaim_interval: float = 30.0
     chain_watch_interval: float = 5.0
+    clock_skew: int = DEFAULT_CLOCK_SKEW
 
 
 @dataclass
@@ -318,6 +319,7 @@ def _config(
         idle_check_interval=options.idle_check_interval,
         reclaim_interval=options.reclaim_interval,
         chain_watch_interval=options.chain_watch_interval,
+        clock_skew=options.clock_skew,
     )
 
 

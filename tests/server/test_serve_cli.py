@@ -7,6 +7,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,7 @@ def test_help_lists_every_flag_of_the_cli_contract() -> None:
         (("--network", "devnet"), "E_CONFIG", "serves localnet"),
         (("--recipient", str(Keypair().pubkey())), "E_CONFIG", "--recipient-keypair"),
         (("--currency", "NOPE"), "E_CONFIG", "NOPE"),
+        (("--clock-skew", "-1"), "E_CONFIG", "--clock-skew"),
     ],
 )
 def test_unusable_settings_are_refused_with_exit_2(
@@ -148,3 +150,29 @@ def test_an_idle_timeout_choice_is_refused_when_none_is_offered(tmp_path: Path) 
         assert receipt_of(payer.open()).idle_timeout_seconds == 120  # the server's own pick
     finally:
         server.stop()
+
+
+def test_clock_skew_tolerance_is_a_flag_and_a_config_key(tmp_path: Path) -> None:
+    """Spec (Clock Skew): the tolerance on voucher expiry is configurable (default 30 s)."""
+    strict = ServerProcess.start(tmp_path / "strict", "--ephemeral", "--clock-skew", "0")
+    try:
+        payer = Payer(strict)
+        assert payer.open().status_code == 200
+        challenge, _ = payer.challenge()
+        just_expired = payer.voucher(10_000, expires_at=int(time.time()) - 5)
+        problem = problem_of(payer.send(payer.voucher_payload(just_expired), challenge))
+        assert problem.name == "verification-failed" and "expired" in problem.detail
+    finally:
+        strict.stop()
+    home = tmp_path / "lenient"
+    (home / "config").mkdir(parents=True)
+    (home / "config" / "config.toml").write_text("[serve]\nclock_skew = 600\n")
+    lenient = ServerProcess.start(home, "--ephemeral")
+    try:
+        payer = Payer(lenient)
+        assert payer.open().status_code == 200
+        challenge, _ = payer.challenge()
+        late = payer.voucher(10_000, expires_at=int(time.time()) - 300)
+        assert receipt_of(payer.send(payer.voucher_payload(late), challenge)).spent == 10_000
+    finally:
+        lenient.stop()
