@@ -28,6 +28,7 @@ from mppcli.server.challenges import Echo, Route
 from mppcli.server.context import ServerContext, receipt
 from mppcli.server.state import CachedResponse, ChannelState, Status
 from mppcli.server.store import CachedEntry
+from mppcli.server.terms import check_session_terms
 from mppcli.server.vouchers import check_advance, check_binding, check_cost, check_signature_and_expiry
 
 Render = Callable[[ChannelState], tuple[str, bytes]]
@@ -65,6 +66,7 @@ async def charge(
             if cached is not None:
                 return _replay(state, cached, digest)
         require_open(state)
+        check_session_terms(ctx.config, state, echo)
         state = await ctx.confirm_live(state)
         pending = ctx.pending(state.channel_id)
         if isinstance(action, VoucherAction):

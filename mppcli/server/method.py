@@ -29,6 +29,7 @@ from mppcli.server.debit import Render, charge
 from mppcli.server.open_flow import open_channel
 from mppcli.server.settle import close_channel
 from mppcli.server.state import CachedResponse, ChannelState, Status
+from mppcli.server.terms import terms_mismatch
 from mppcli.server.topup import top_up
 
 MAX_IDEMPOTENCY_KEY = 256
@@ -55,7 +56,7 @@ class SessionMethod:
         now = self.ctx.clock()
         if channel_id:
             state = self.ctx.store.channel(channel_id)
-            if state is not None and state.is_open:
+            if state is not None and state.is_open and terms_mismatch(self.ctx.config, state) is None:
                 return self.ctx.issuer.resume(route, state, now)
         blockhash, slot = await self.ctx.chain.blockhash()
         return self.ctx.issuer.new_channel(route, blockhash, slot, now)
