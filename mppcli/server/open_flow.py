@@ -32,6 +32,7 @@ from mppcli.protocol.bearer import verify_bearer
 from mppcli.server import problems
 from mppcli.server.chainport import ChainMismatch
 from mppcli.server.challenges import Echo
+from mppcli.server.config import MAX_IDLE_TIMEOUT
 from mppcli.server.context import ServerContext
 from mppcli.server.state import ChannelState
 
@@ -69,8 +70,13 @@ def _replay(existing: ChannelState, echo: Echo, action: OpenAction) -> ChannelSt
 
 
 async def _open_new(ctx: ServerContext, echo: Echo, action: OpenAction) -> ChannelState:
+    requested = action.idle_timeout_seconds
+    if requested is not None and not 1 <= requested <= MAX_IDLE_TIMEOUT:
+        raise problems.failed(
+            f"idleTimeoutSeconds must be 1 to {MAX_IDLE_TIMEOUT}, got {str(requested)[:20]}"
+        )
     try:
-        idle = ctx.config.idle_timeout_for(action.idle_timeout_seconds)
+        idle = ctx.config.idle_timeout_for(requested)
     except ValueError as exc:
         raise problems.failed(str(exc)) from None
     if action.mint not in ctx.config.mint_allowed:
