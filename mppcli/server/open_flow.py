@@ -141,7 +141,8 @@ def _expectations(echo: Echo, action: OpenAction, slot: int) -> OpenExpectations
         deposit_amount=action.deposit_amount,
         grace_period=action.grace_period_seconds,
         open_slot=action.open_slot,
-        splits=None
+        # Omitted (it is OPTIONAL): the transaction must then commit exactly the challenge's splits.
+        splits=splits
         if given is None
         else tuple(Split(Pubkey.from_string(e.recipient), e.share_bps) for e in given),
         idle_timeout=action.idle_timeout_seconds,
