@@ -34,6 +34,8 @@ from mppcli.server.chainport import ChainMismatch
 from mppcli.server.challenges import Echo
 from mppcli.server.config import MAX_IDLE_TIMEOUT
 from mppcli.server.context import ServerContext
+from mppcli.server.policy import STATE_KEY as POLICY_KEY
+from mppcli.server.policy import check_authorization_policy
 from mppcli.server.state import ChannelState
 
 
@@ -82,6 +84,9 @@ async def _open_new(ctx: ServerContext, echo: Echo, action: OpenAction) -> Chann
     if action.mint not in ctx.config.mint_allowed:
         raise problems.failed(f"mint {action.mint} is not on this server's allow-list")
     _check_proof(echo, action)
+    check_authorization_policy(
+        action.authorization_policy, action.authorized_signer, echo.details.effective_voucher_signer
+    )
     slot = await ctx.chain.slot()
     try:
         verified = verify_open_transaction(action.transaction, _expectations(echo, action, slot))
@@ -218,4 +223,5 @@ def _new_state(
         idle_timeout=idle,
         last_activity_at=now,
         created_at=now,
+        extra={} if action.authorization_policy is None else {POLICY_KEY: action.authorization_policy},
     )
