@@ -60,6 +60,7 @@ from mppcli.protocol.problem import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
 from mppcli.server import metering, problems
 from mppcli.server.challenges import Route
 from mppcli.server.context import ServerContext
+from mppcli.server.httpinput import BodyTooLarge, body_digest, payment_credentials
 from mppcli.server.method import Result, SessionMethod
 from mppcli.server.state import ChannelState
 
@@ -134,18 +135,27 @@ async def _gate(
 ) -> Response:
     headers = request.headers
     auth = headers.getlist("authorization")
+    hint = headers.get(CHANNEL_HEADER)
+    try:
+        digest = await body_digest(request)
+    except BodyTooLarge as exc:
+        return await _rejected(method, route, problems.malformed(str(exc)), hint, None, status=413)
+    if payment_credentials(auth) > 1:
+        several = problems.malformed("the request carries more than one Payment credential; send one")
+        return await _rejected(method, route, several, hint, digest, status=400)
     try:
         if len(auth) > 1:
             raise problems.malformed("the request carries more than one Authorization header")
-        result = await method.handle(route, auth[0] if auth else None, headers.get("idempotency-key"), render)
+        result = await method.handle(
+            route, auth[0] if auth else None, headers.get("idempotency-key"), render, digest
+        )
     except problems.Rejection as rejection:
-        hint = rejection.channel_id or headers.get(CHANNEL_HEADER)
-        return await _rejected(method, route, rejection, hint)
+        return await _rejected(method, route, rejection, rejection.channel_id or hint, digest)
     except RpcError as exc:
         failure = problems.failed(f"the Solana RPC failed while verifying the payment: {exc.message}")
-        return await _rejected(method, route, failure, None)
+        return await _rejected(method, route, failure, None, digest)
     except (MalformedError, ValueError) as exc:  # a decoder deeper down refused the input: still a 402
-        return await _rejected(method, route, problems.malformed(str(exc)), None)
+        return await _rejected(method, route, problems.malformed(str(exc)), None, digest)
     _note(request, result)
     if result.served and not result.replayed and chunks and request.method != "HEAD":
         return _stream_response(ctx, request, route, result, chunks)
@@ -153,10 +163,16 @@ async def _gate(
 
 
 async def _rejected(
-    method: SessionMethod, route: Route, rejection: problems.Rejection, channel_hint: str | None
+    method: SessionMethod,
+    route: Route,
+    rejection: problems.Rejection,
+    channel_hint: str | None,
+    digest: str | None,
+    status: int = 402,
 ) -> Response:
+    """problem+json with a fresh challenge; 402 unless the request itself is unusable (400, 413)."""
     try:
-        challenge = await method.fresh_challenge(route, (channel_hint or "")[:64] or None)
+        challenge = await method.fresh_challenge(route, (channel_hint or "")[:64] or None, digest)
     except (RpcError, MalformedError) as exc:
         body = {
             "type": "about:blank",
@@ -171,8 +187,8 @@ async def _rejected(
             headers={"Retry-After": "5", "Cache-Control": "no-store"},
         )
     return Response(
-        json.dumps(rejection.body(), separators=(",", ":")),
-        status_code=402,
+        json.dumps({**rejection.body(), "status": status}, separators=(",", ":")),
+        status_code=status,
         media_type=PROBLEM_CONTENT_TYPE,
         headers={"WWW-Authenticate": format_www_authenticate(challenge), "Cache-Control": "no-store"},
     )

@@ -15,7 +15,7 @@ from mppcli.protocol.auth import Credential, format_authorization
 from mppcli.protocol.bearer import sign_bearer
 from mppcli.protocol.receipt import parse_receipt
 from tests.server.harness import ServerProcess
-from tests.server.payer import Payer, problem_of, receipt_of
+from tests.server.payer import Payer, challenge_of, problem_of, receipt_of
 
 PRICE, CHUNK, DEPOSIT = 10_000, 1_000, 100_000
 
@@ -146,3 +146,23 @@ def test_close_by_proof_settles_the_operator_vouchers(opened: Payer) -> None:
     receipt = receipt_of(opened.close())
     assert receipt.refunded == DEPOSIT - 3 * PRICE
     assert opened.chain.token_balance(recipient, mint) - before == 3 * PRICE
+
+
+def test_spec_choice_use_echoes_the_opening_challenge_whatever_body_it_bound(payer: Payer) -> None:
+    """Core spec: a challenge's `digest` binds the request body. The session spec makes `use` echo the
+    challenge bound at open for every later request, so its digest bound the opening request only."""
+    url = payer.server.url + "/paid"
+    challenge, request = challenge_of(payer.http.post(url, content=b"first body"))
+    assert challenge.digest is not None
+    payload = payer.open_payload(challenge, request, DEPOSIT)
+    auth = format_authorization(Credential(challenge, payload))
+    receipt_of(payer.http.post(url, content=b"first body", headers={"Authorization": auth}))
+    payer.channel_id, payer.opened_with = payload["channelId"], challenge
+    proof = sign_bearer(payer.keypair, str(payer.channel_id), challenge.id).to_json()
+    use = format_authorization(
+        Credential(challenge, {"action": "use", "channelId": payer.channel_id, "authentication": proof})
+    )
+    assert (
+        receipt_of(payer.http.post(url, content=b"second body", headers={"Authorization": use})).spent
+        == PRICE
+    )
