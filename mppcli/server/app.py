@@ -60,7 +60,7 @@ from mppcli.protocol.problem import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
 from mppcli.server import metering, problems
 from mppcli.server.challenges import Route
 from mppcli.server.context import ServerContext
-from mppcli.server.httpinput import BodyTooLarge, body_digest, payment_credentials
+from mppcli.server.httpinput import BodyTooLarge, body_digest, payment_credentials, read_body
 from mppcli.server.method import Result, SessionMethod
 from mppcli.server.state import ChannelState
 
@@ -117,9 +117,23 @@ def create_app(ctx: ServerContext, lifespan: Any = None) -> Starlette:
             HttpRoute("/health", health, methods=["GET", "HEAD"]),
         ],
         lifespan=lifespan,
+        exception_handlers={Exception: _internal_error},
     )
     app.add_middleware(RequestLog, log=ctx.log)
     return app
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    """A bug is a 500 in problem+json, never a payment refusal; the traceback goes to the log."""
+    body = {
+        "type": "about:blank",
+        "title": "Internal Server Error",
+        "status": 500,
+        "detail": "the server failed while handling this request; the error is in its log",
+    }
+    return JSONResponse(
+        body, status_code=500, media_type=PROBLEM_CONTENT_TYPE, headers={"Cache-Control": "no-store"}
+    )
 
 
 # --- paid endpoints --------------------------------------------------------------------------------
@@ -154,7 +168,7 @@ async def _gate(
     except RpcError as exc:
         failure = problems.failed(f"the Solana RPC failed while verifying the payment: {exc.message}")
         return await _rejected(method, route, failure, None, digest)
-    except (MalformedError, ValueError) as exc:  # a decoder deeper down refused the input: still a 402
+    except MalformedError as exc:  # a decoder deeper down refused the input: still a 402
         return await _rejected(method, route, problems.malformed(str(exc)), None, digest)
     _note(request, result)
     if result.served and not result.replayed and chunks and request.method != "HEAD":
@@ -256,10 +270,11 @@ def _note(request: Request, result: Result) -> None:
 async def _side_channel(request: Request, handler: Callable[[Any], Awaitable[dict[str, Any]]]) -> Response:
     if request.method != "POST":
         return JSONResponse(side_channel_error("POST required"), status_code=405)
-    raw = await request.body()
     try:
-        if len(raw) > MAX_BODY:
-            raise metering.SideChannelError("request body too large")
+        try:
+            raw = await read_body(request, MAX_BODY)  # never buffers more than the limit
+        except BodyTooLarge:
+            raise metering.SideChannelError("request body too large") from None
         return JSONResponse(await handler(loads_json(raw, "request body")))
     except metering.SideChannelError as exc:
         return JSONResponse(side_channel_error(exc.message), status_code=exc.status)

@@ -382,6 +382,7 @@ async def _run_http(
     import uvicorn
 
     from mppcli.server.app import create_app
+    from mppcli.server.httpwire import MAX_HEADER_BYTES, ProblemH11Protocol
     from mppcli.server.watchdog import Watchdog
 
     @contextlib.asynccontextmanager
@@ -403,7 +404,8 @@ async def _run_http(
         create_app(ctx, lifespan),
         log_level="warning",
         access_log=False,
-        h11_max_incomplete_event_size=64 * 1024,
+        http=ProblemH11Protocol,
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         timeout_graceful_shutdown=3,
     )
     server = Server(config)
