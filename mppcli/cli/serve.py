@@ -35,6 +35,14 @@ def serve_command(
     ctx: typer.Context,
     host: Annotated[str, _opt("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, _opt("--port", help="TCP port (0 picks a free one).")] = 8402,
+    tls_cert: Annotated[
+        Path | None, _opt("--tls-cert", help="Serve HTTPS with this PEM certificate.")
+    ] = None,
+    tls_key: Annotated[Path | None, _opt("--tls-key", help="The PEM private key of --tls-cert.")] = None,
+    allow_insecure_http: Annotated[
+        bool,
+        _opt("--allow-insecure-http", help="Allow plain HTTP on a non-loopback --host (warns)."),
+    ] = False,
     url: Annotated[
         str | None,
         _opt(
@@ -257,6 +265,9 @@ def _options(v: dict[str, Any]) -> ServeOptions:
             chain_watch_interval=float(v["chain_watch_interval"]),
             chain_check_ttl=float(v["chain_check_ttl"]),
             clock_skew=int(v["clock_skew"]),
+            tls_cert=_path(v["tls_cert"]),
+            tls_key=_path(v["tls_key"]),
+            allow_insecure_http=bool(v["allow_insecure_http"]),
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
