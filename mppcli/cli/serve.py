@@ -1,7 +1,7 @@
 """`mpp serve`: the session server method on paid demo endpoints (see `mppcli.server.app`).
 
 Settings come from flags, then `MPP_SERVE_<FLAG>` environment variables (e.g. `MPP_SERVE_PRICE`),
-then the `[serve]` table of config.toml (keys are the flag names: `price = "0.02"`), then the
+then the `[serve]` table of config.toml (keys are the flag names, `-` or `_`: `price = "0.02"`), then the
 defaults. Starlette, uvicorn, solders and the ledger are imported only when the command runs.
 """
 
@@ -35,6 +35,14 @@ def serve_command(
     ctx: typer.Context,
     host: Annotated[str, _opt("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, _opt("--port", help="TCP port (0 picks a free one).")] = 8402,
+    tls_cert: Annotated[
+        Path | None, _opt("--tls-cert", help="Serve HTTPS with this PEM certificate.")
+    ] = None,
+    tls_key: Annotated[Path | None, _opt("--tls-key", help="The PEM private key of --tls-cert.")] = None,
+    allow_insecure_http: Annotated[
+        bool,
+        _opt("--allow-insecure-http", help="Allow plain HTTP on a non-loopback --host (warns)."),
+    ] = False,
     url: Annotated[
         str | None,
         _opt(
@@ -150,6 +158,9 @@ def serve_command(
         float, _opt("--stream-pause", help="Seconds a stream waits for a commit or top-up before ending.")
     ] = 20.0,
     stream_interval: Annotated[float, _opt("--stream-interval", help="Seconds between chunks.")] = 0.0,
+    clock_skew: Annotated[
+        int, _opt("--clock-skew", help="Seconds of clock skew tolerated when checking voucher expiry.")
+    ] = 30,
     chain_check_ttl: Annotated[
         float,
         _opt(
@@ -189,8 +200,8 @@ def _with_config_file(ctx: typer.Context, values: dict[str, Any]) -> dict[str, A
 
     table = _serve_table(current_env(ctx).paths.config_file)
     for name in list(values):
-        key = name.replace("_", "-")
-        if key in table and ctx.get_parameter_source(name) is ParameterSource.DEFAULT:
+        key = next((k for k in (name.replace("_", "-"), name) if k in table), None)
+        if key is not None and ctx.get_parameter_source(name) is ParameterSource.DEFAULT:
             values[name] = table[key]
     return values
 
@@ -253,6 +264,10 @@ def _options(v: dict[str, Any]) -> ServeOptions:
             reclaim_interval=float(v["reclaim_interval"]),
             chain_watch_interval=float(v["chain_watch_interval"]),
             chain_check_ttl=float(v["chain_check_ttl"]),
+            clock_skew=int(v["clock_skew"]),
+            tls_cert=_path(v["tls_cert"]),
+            tls_key=_path(v["tls_key"]),
+            allow_insecure_http=bool(v["allow_insecure_http"]),
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None

@@ -32,7 +32,7 @@ from mppcli.protocol.fields import (
     need_u64,
     refuse,
 )
-from mppcli.protocol.session import MAX_IDLE_TIMEOUT_SECONDS, U32_MAX, SplitEntry, parse_splits
+from mppcli.protocol.session import U32_MAX, SplitEntry, parse_splits
 from mppcli.protocol.voucher import SignedVoucher, parse_signed_voucher
 
 ACTIONS = ("open", "voucher", "use", "topUp", "close")
@@ -159,8 +159,9 @@ def _open(data: dict[str, Any]) -> OpenAction:
         deposit_amount=need_u64(data, "depositAmount", positive=True),
         grace_period_seconds=need_int(data, "gracePeriodSeconds", minimum=1, maximum=U32_MAX),
         open_slot=need_u64(data, "openSlot"), transaction=_transaction(data),
-        idle_timeout_seconds=get_int(data, "idleTimeoutSeconds", required=False, minimum=1,
-                                     maximum=MAX_IDLE_TIMEOUT_SECONDS),
+        # Any JSON integer parses: a value outside 1..2592000 is the server's verification-failed
+        # (spec: idle timeout), not a malformed credential.
+        idle_timeout_seconds=get_int(data, "idleTimeoutSeconds", required=False),
         distribution_splits=parse_splits(data, ""),
         authorization_policy=get_object(data, "authorizationPolicy", required=False),
         authentication=authentication, capabilities=get_object(data, "capabilities", required=False),

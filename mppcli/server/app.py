@@ -60,6 +60,7 @@ from mppcli.protocol.problem import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
 from mppcli.server import metering, problems
 from mppcli.server.challenges import Route
 from mppcli.server.context import ServerContext
+from mppcli.server.httpinput import BodyTooLarge, body_digest, payment_credentials, read_body
 from mppcli.server.method import Result, SessionMethod
 from mppcli.server.state import ChannelState
 
@@ -116,9 +117,23 @@ def create_app(ctx: ServerContext, lifespan: Any = None) -> Starlette:
             HttpRoute("/health", health, methods=["GET", "HEAD"]),
         ],
         lifespan=lifespan,
+        exception_handlers={Exception: _internal_error},
     )
     app.add_middleware(RequestLog, log=ctx.log)
     return app
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    """A bug is a 500 in problem+json, never a payment refusal; the traceback goes to the log."""
+    body = {
+        "type": "about:blank",
+        "title": "Internal Server Error",
+        "status": 500,
+        "detail": "the server failed while handling this request; the error is in its log",
+    }
+    return JSONResponse(
+        body, status_code=500, media_type=PROBLEM_CONTENT_TYPE, headers={"Cache-Control": "no-store"}
+    )
 
 
 # --- paid endpoints --------------------------------------------------------------------------------
@@ -134,18 +149,27 @@ async def _gate(
 ) -> Response:
     headers = request.headers
     auth = headers.getlist("authorization")
+    hint = headers.get(CHANNEL_HEADER)
+    try:
+        digest = await body_digest(request)
+    except BodyTooLarge as exc:
+        return await _rejected(method, route, problems.malformed(str(exc)), hint, None, status=413)
+    if payment_credentials(auth) > 1:
+        several = problems.malformed("the request carries more than one Payment credential; send one")
+        return await _rejected(method, route, several, hint, digest, status=400)
     try:
         if len(auth) > 1:
             raise problems.malformed("the request carries more than one Authorization header")
-        result = await method.handle(route, auth[0] if auth else None, headers.get("idempotency-key"), render)
+        result = await method.handle(
+            route, auth[0] if auth else None, headers.get("idempotency-key"), render, digest
+        )
     except problems.Rejection as rejection:
-        hint = rejection.channel_id or headers.get(CHANNEL_HEADER)
-        return await _rejected(method, route, rejection, hint)
+        return await _rejected(method, route, rejection, rejection.channel_id or hint, digest)
     except RpcError as exc:
         failure = problems.failed(f"the Solana RPC failed while verifying the payment: {exc.message}")
-        return await _rejected(method, route, failure, None)
-    except (MalformedError, ValueError) as exc:  # a decoder deeper down refused the input: still a 402
-        return await _rejected(method, route, problems.malformed(str(exc)), None)
+        return await _rejected(method, route, failure, None, digest)
+    except MalformedError as exc:  # a decoder deeper down refused the input: still a 402
+        return await _rejected(method, route, problems.malformed(str(exc)), None, digest)
     _note(request, result)
     if result.served and not result.replayed and chunks and request.method != "HEAD":
         return _stream_response(ctx, request, route, result, chunks)
@@ -153,10 +177,16 @@ async def _gate(
 
 
 async def _rejected(
-    method: SessionMethod, route: Route, rejection: problems.Rejection, channel_hint: str | None
+    method: SessionMethod,
+    route: Route,
+    rejection: problems.Rejection,
+    channel_hint: str | None,
+    digest: str | None,
+    status: int = 402,
 ) -> Response:
+    """problem+json with a fresh challenge; 402 unless the request itself is unusable (400, 413)."""
     try:
-        challenge = await method.fresh_challenge(route, (channel_hint or "")[:64] or None)
+        challenge = await method.fresh_challenge(route, (channel_hint or "")[:64] or None, digest)
     except (RpcError, MalformedError) as exc:
         body = {
             "type": "about:blank",
@@ -171,8 +201,8 @@ async def _rejected(
             headers={"Retry-After": "5", "Cache-Control": "no-store"},
         )
     return Response(
-        json.dumps(rejection.body(), separators=(",", ":")),
-        status_code=402,
+        json.dumps({**rejection.body(), "status": status}, separators=(",", ":")),
+        status_code=status,
         media_type=PROBLEM_CONTENT_TYPE,
         headers={"WWW-Authenticate": format_www_authenticate(challenge), "Cache-Control": "no-store"},
     )
@@ -240,10 +270,11 @@ def _note(request: Request, result: Result) -> None:
 async def _side_channel(request: Request, handler: Callable[[Any], Awaitable[dict[str, Any]]]) -> Response:
     if request.method != "POST":
         return JSONResponse(side_channel_error("POST required"), status_code=405)
-    raw = await request.body()
     try:
-        if len(raw) > MAX_BODY:
-            raise metering.SideChannelError("request body too large")
+        try:
+            raw = await read_body(request, MAX_BODY)  # never buffers more than the limit
+        except BodyTooLarge:
+            raise metering.SideChannelError("request body too large") from None
         return JSONResponse(await handler(loads_json(raw, "request body")))
     except metering.SideChannelError as exc:
         return JSONResponse(side_channel_error(exc.message), status_code=exc.status)

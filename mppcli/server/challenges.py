@@ -55,18 +55,20 @@ class Issuer:
     def __init__(self, config: ServerConfig):
         self.config = config
 
-    def new_channel(self, route: Route, blockhash: str, slot: int, now: float) -> Challenge:
+    def new_channel(
+        self, route: Route, blockhash: str, slot: int, now: float, digest: str | None = None
+    ) -> Challenge:
         details = self._details(
             recent_blockhash=blockhash,
             recent_slot=slot,
             idle_timeout_options_seconds=self.config.idle_timeout_options,
             grace_period_seconds=self.config.grace_period,
         )
-        return self._challenge(route, details, now)
+        return self._challenge(route, details, now, digest)
 
-    def resume(self, route: Route, channel: ChannelState, now: float) -> Challenge:
+    def resume(self, route: Route, channel: ChannelState, now: float, digest: str | None = None) -> Challenge:
         details = self._details(channel_id=channel.channel_id, idle_timeout_seconds=channel.idle_timeout)
-        return self._challenge(route, details, now)
+        return self._challenge(route, details, now, digest)
 
     def _details(self, **changes: Any) -> MethodDetails:
         c = self.config
@@ -85,7 +87,8 @@ class Issuer:
             **changes,
         )
 
-    def _challenge(self, route: Route, details: MethodDetails, now: float) -> Challenge:
+    def _challenge(self, route: Route, details: MethodDetails, now: float, digest: str | None) -> Challenge:
+        """`digest` binds the request body (core spec: Request Body Digest Binding)."""
         c = self.config
         request = SessionRequest(
             amount=route.price,
@@ -104,6 +107,7 @@ class Issuer:
             request=request.to_json(),
             expires=format_rfc3339(now + c.challenge_ttl),
             description=route.description,
+            digest=digest,
             opaque={"route": route.path},
         )
 
@@ -162,6 +166,24 @@ class Issuer:
             raise problems.invalid_challenge(
                 f"the challenge expired at {echo.challenge.expires}; request a fresh one",
                 problems.REF_EXPIRED,
+            )
+
+    def check_digest(self, echo: Echo, digest: str | None) -> None:
+        """Core spec: a challenge with a `digest` pays only for a request with that body."""
+        if echo.challenge.digest is not None and echo.challenge.digest != digest:
+            raise problems.failed(
+                "the request body does not match the digest of the challenge it echoes; "
+                "send the same body, or request a fresh challenge for this one"
+            )
+
+    def check_channel(self, echo: Echo, channel_id: str) -> None:
+        """A resume challenge was issued for one channel: a credential for any other is refused."""
+        resumes = echo.details.channel_id
+        if resumes is not None and resumes != channel_id:
+            raise problems.invalid_challenge(
+                f"the challenge resumes channel {resumes}, not {channel_id}; "
+                "request a challenge for this channel",
+                problems.REF_ROUTE,
             )
 
     def check_route(self, echo: Echo, route: Route) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 DEFAULT_GRACE_PERIOD = 900
 DEFAULT_CHALLENGE_TTL = 300
 DEFAULT_CLOCK_SKEW = 30
+MAX_CLOCK_SKEW = 3600
 DEFAULT_IDLE_OPTIONS = (30, 600, 86400)
 DEFAULT_IDLE_TIMEOUT = 600
 MAX_IDLE_TIMEOUT = 2_592_000
@@ -136,6 +137,8 @@ def validate_config(config: ServerConfig) -> None:
             raise ValueError("--idle-timeout-options must be strictly increasing")
     if not 1 <= config.default_idle_timeout <= MAX_IDLE_TIMEOUT:
         raise ValueError("the default idle timeout must be 1..2592000 seconds")
+    if not 0 <= config.clock_skew <= MAX_CLOCK_SKEW:
+        raise ValueError(f"--clock-skew must be 0..{MAX_CLOCK_SKEW} seconds")
     if config.voucher_signer not in ("client", "operator"):
         raise ValueError("--voucher-signer must be client or operator")
     if (

@@ -2,13 +2,21 @@
 
 Spec (Debit Processing): authenticate, compute the cost from the route's price, check `available`,
 then persist the accepted voucher and `spent` - together with the cached response of an
-`Idempotency-Key` - in one transaction *before* the response bytes are released. A retry with the
-same `(challengeId, Idempotency-Key)` gets the cached response back and changes nothing.
+`Idempotency-Key` - in one transaction *before* the response bytes are released.
+
+Idempotency (spec: Concurrency and Idempotency): the credential is authenticated first (voucher
+binding, signature and expiry, or the bound bearer proof); only then is `(challengeId,
+Idempotency-Key)` looked up, and the cached response is returned only to the *same* credential (a
+digest of it is stored with the response). A different credential under a used key is refused and
+changes nothing. The watermark and cost rules come last, so the exact voucher that is now the
+stored highest still replays.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,6 +27,8 @@ from mppcli.server import problems
 from mppcli.server.challenges import Echo, Route
 from mppcli.server.context import ServerContext, receipt
 from mppcli.server.state import CachedResponse, ChannelState, Status
+from mppcli.server.store import CachedEntry
+from mppcli.server.terms import check_session_terms
 from mppcli.server.vouchers import check_advance, check_binding, check_cost, check_signature_and_expiry
 
 Render = Callable[[ChannelState], tuple[str, bytes]]
@@ -49,18 +59,40 @@ async def charge(
         ctx.issuer.check_route(echo, route)
     async with ctx.locks(action.channel_id):
         state = require_channel(ctx, action.channel_id)
+        _authenticate(ctx, state, echo, action)
+        digest = credential_digest(action)
         if idempotency_key:
             cached = ctx.store.cached(echo.challenge.id, idempotency_key)
             if cached is not None:
-                return _replay(state, cached)
+                return _replay(state, cached, digest)
         require_open(state)
+        check_session_terms(ctx.config, state, echo)
         state = await ctx.confirm_live(state)
         pending = ctx.pending(state.channel_id)
         if isinstance(action, VoucherAction):
             debited = _accept_voucher(ctx, state, action, route.price, pending)
         else:
-            debited = _operator_debit(ctx, state, echo, action, route.price, pending)
-        return _persist(ctx, debited, echo, idempotency_key, render)
+            debited = _operator_debit(ctx, state, route.price, pending)
+        return _persist(ctx, debited, echo, idempotency_key, digest, render)
+
+
+def _authenticate(
+    ctx: ServerContext, state: ChannelState, echo: Echo, action: VoucherAction | UseAction
+) -> None:
+    """Who may spend from this channel: its authorized signer's voucher, or its bound bearer proof."""
+    if isinstance(action, UseAction):
+        check_bearer(state, echo, action.authentication.to_json())
+        return
+    if state.voucher_signer != "client":
+        raise problems.failed("the voucher action is only valid for a client-signed channel")
+    check_binding(state, action.voucher)
+    check_signature_and_expiry(state, action.voucher, ctx.clock(), ctx.config.clock_skew)
+
+
+def credential_digest(action: VoucherAction | UseAction) -> str:
+    """SHA-256 of the credential's payload in canonical JSON: what makes a retry "the same"."""
+    canonical = json.dumps(action.to_json(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def require_channel(ctx: ServerContext, channel_id: str) -> ChannelState:
@@ -78,38 +110,33 @@ def require_open(state: ChannelState) -> None:
         raise problems.failed(f"channel {state.channel_id} is closing; it accepts no new service")
 
 
-def _replay(state: ChannelState, cached: tuple[str, CachedResponse]) -> Charged:
-    channel_id, response = cached
-    if channel_id != state.channel_id:
-        raise problems.failed("this Idempotency-Key was already used for another channel")
-    return Charged(state, response, replayed=True)
+def _replay(state: ChannelState, cached: CachedEntry, digest: str) -> Charged:
+    if cached.channel_id != state.channel_id or cached.credential_digest != digest:
+        raise problems.failed(
+            "this Idempotency-Key was already used with this challenge for another credential; "
+            "a retry must resend the same credential, a new request needs a new Idempotency-Key",
+            state.channel_id,
+        )
+    return Charged(state, cached.response, replayed=True)
 
 
 def _accept_voucher(
     ctx: ServerContext, state: ChannelState, action: VoucherAction, cost: int, pending: int
 ) -> ChannelState:
-    if state.voucher_signer != "client":
-        raise problems.failed("the voucher action is only valid for a client-signed channel")
-    signed = action.voucher
-    cumulative = signed.voucher.cumulative_amount
-    now = ctx.clock()
-    check_binding(state, signed)
+    """The watermark and cost rules for an authenticated voucher (see `_authenticate`)."""
+    cumulative = action.voucher.voucher.cumulative_amount
     check_advance(state, cumulative, pending, ctx.config.min_voucher_delta)
     check_cost(state, cumulative, cost)
-    check_signature_and_expiry(state, signed, now, ctx.config.clock_skew)
     return dataclasses.replace(
         state,
         accepted=cumulative,
         spent=state.spent + cost,
-        highest_voucher=signed.to_json(),
-        last_activity_at=now,
+        highest_voucher=action.voucher.to_json(),
+        last_activity_at=ctx.clock(),
     )
 
 
-def _operator_debit(
-    ctx: ServerContext, state: ChannelState, echo: Echo, action: UseAction, cost: int, pending: int
-) -> ChannelState:
-    check_bearer(state, echo, action.authentication.to_json())
+def _operator_debit(ctx: ServerContext, state: ChannelState, cost: int, pending: int) -> ChannelState:
     if state.available(pending) < cost:
         raise problems.failed(
             f"the channel can authorize {state.available(pending)} more, this request "
@@ -148,7 +175,9 @@ def operator_sign(ctx: ServerContext, state: ChannelState, cost: int) -> Channel
     )
 
 
-def _persist(ctx: ServerContext, state: ChannelState, echo: Echo, key: str | None, render: Render) -> Charged:
+def _persist(
+    ctx: ServerContext, state: ChannelState, echo: Echo, key: str | None, digest: str, render: Render
+) -> Charged:
     content_type, body = render(state)
     header = format_receipt(
         receipt(ctx.config, state, echo.challenge.id, ctx.clock(), external_id=echo.request.external_id)
@@ -157,5 +186,5 @@ def _persist(ctx: ServerContext, state: ChannelState, echo: Echo, key: str | Non
     with ctx.store.batch() as batch:
         batch.put_channel(state)
         if key:
-            batch.put_cached(echo.challenge.id, key, state.channel_id, response)
+            batch.put_cached(echo.challenge.id, key, state.channel_id, response, digest)
     return Charged(state, response)

@@ -29,6 +29,7 @@ from mppcli.server.debit import Render, charge
 from mppcli.server.open_flow import open_channel
 from mppcli.server.settle import close_channel
 from mppcli.server.state import CachedResponse, ChannelState, Status
+from mppcli.server.terms import terms_mismatch
 from mppcli.server.topup import top_up
 
 MAX_IDEMPOTENCY_KEY = 256
@@ -50,18 +51,26 @@ class SessionMethod:
     def __init__(self, ctx: ServerContext):
         self.ctx = ctx
 
-    async def fresh_challenge(self, route: Route, channel_id: str | None = None) -> Challenge:
-        """A resume challenge for a live channel we know, else a new-channel challenge."""
+    async def fresh_challenge(
+        self, route: Route, channel_id: str | None = None, digest: str | None = None
+    ) -> Challenge:
+        """A resume challenge for a live channel we know, else a new-channel challenge; `digest`
+        binds the request body when it has one."""
         now = self.ctx.clock()
         if channel_id:
             state = self.ctx.store.channel(channel_id)
-            if state is not None and state.is_open:
-                return self.ctx.issuer.resume(route, state, now)
+            if state is not None and state.is_open and terms_mismatch(self.ctx.config, state) is None:
+                return self.ctx.issuer.resume(route, state, now, digest)
         blockhash, slot = await self.ctx.chain.blockhash()
-        return self.ctx.issuer.new_channel(route, blockhash, slot, now)
+        return self.ctx.issuer.new_channel(route, blockhash, slot, now, digest)
 
     async def handle(
-        self, route: Route, authorization: str | None, idempotency_key: str | None, render: Render
+        self,
+        route: Route,
+        authorization: str | None,
+        idempotency_key: str | None,
+        render: Render,
+        digest: str | None = None,
     ) -> Result:
         credential = _credential(authorization)
         if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
@@ -71,6 +80,12 @@ class SessionMethod:
             action = parse_action(credential.payload, echo.details.effective_voucher_signer)
         except MalformedError as exc:
             raise problems.malformed(f"invalid {_action_name(credential)} credential: {exc}") from None
+        if not isinstance(action, UseAction):
+            # `use` echoes the session challenge bound at open for every later request: its digest
+            # bound the opening request's body, not later ones (as its expiry limits opening only).
+            self.ctx.issuer.check_digest(echo, digest)
+        if not isinstance(action, OpenAction):  # open refuses every resume challenge itself
+            self.ctx.issuer.check_channel(echo, action.channel_id)
         if isinstance(action, VoucherAction | UseAction):
             charged = await charge(self.ctx, echo, action, route, idempotency_key, render)
             return Result(

@@ -32,7 +32,10 @@ from mppcli.protocol.bearer import verify_bearer
 from mppcli.server import problems
 from mppcli.server.chainport import ChainMismatch
 from mppcli.server.challenges import Echo
+from mppcli.server.config import MAX_IDLE_TIMEOUT
 from mppcli.server.context import ServerContext
+from mppcli.server.policy import STATE_KEY as POLICY_KEY
+from mppcli.server.policy import check_authorization_policy
 from mppcli.server.state import ChannelState
 
 
@@ -69,13 +72,21 @@ def _replay(existing: ChannelState, echo: Echo, action: OpenAction) -> ChannelSt
 
 
 async def _open_new(ctx: ServerContext, echo: Echo, action: OpenAction) -> ChannelState:
+    requested = action.idle_timeout_seconds
+    if requested is not None and not 1 <= requested <= MAX_IDLE_TIMEOUT:
+        raise problems.failed(
+            f"idleTimeoutSeconds must be 1 to {MAX_IDLE_TIMEOUT}, got {str(requested)[:20]}"
+        )
     try:
-        idle = ctx.config.idle_timeout_for(action.idle_timeout_seconds)
+        idle = ctx.config.idle_timeout_for(requested)
     except ValueError as exc:
         raise problems.failed(str(exc)) from None
     if action.mint not in ctx.config.mint_allowed:
         raise problems.failed(f"mint {action.mint} is not on this server's allow-list")
     _check_proof(echo, action)
+    check_authorization_policy(
+        action.authorization_policy, action.authorized_signer, echo.details.effective_voucher_signer
+    )
     slot = await ctx.chain.slot()
     try:
         verified = verify_open_transaction(action.transaction, _expectations(echo, action, slot))
@@ -135,7 +146,8 @@ def _expectations(echo: Echo, action: OpenAction, slot: int) -> OpenExpectations
         deposit_amount=action.deposit_amount,
         grace_period=action.grace_period_seconds,
         open_slot=action.open_slot,
-        splits=None
+        # Omitted (it is OPTIONAL): the transaction must then commit exactly the challenge's splits.
+        splits=splits
         if given is None
         else tuple(Split(Pubkey.from_string(e.recipient), e.share_bps) for e in given),
         idle_timeout=action.idle_timeout_seconds,
@@ -211,4 +223,5 @@ def _new_state(
         idle_timeout=idle,
         last_activity_at=now,
         created_at=now,
+        extra={} if action.authorization_policy is None else {POLICY_KEY: action.authorization_policy},
     )

@@ -34,9 +34,10 @@ from mppcli.errors import ConfigError, InputError, RpcError
 from mppcli.paths import Paths, ensure_private_dir
 from mppcli.protocol.amounts import parse_amount
 from mppcli.server.chainport import ChainPort
-from mppcli.server.config import ServerConfig, StreamPolicy, validate_config
+from mppcli.server.config import DEFAULT_CLOCK_SKEW, ServerConfig, StreamPolicy, validate_config
 from mppcli.server.context import ServerContext
 from mppcli.server.store import Store, StoreLocked
+from mppcli.server.transport import Transport, choose_transport
 
 OPERATOR_FUNDING = 10_000_000_000  # 10 SOL on localnet: fees and channel rent
 MIN_OPERATOR_BALANCE = 1_000_000_000
@@ -78,6 +79,10 @@ class ServeOptions:
     idle_check_interval: float = 1.0
     reclaim_interval: float = 30.0
     chain_watch_interval: float = 5.0
+    clock_skew: int = DEFAULT_CLOCK_SKEW
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    allow_insecure_http: bool = False
 
 
 @dataclass
@@ -108,12 +113,15 @@ def serve(
     options: ServeOptions, paths: Paths, on_ready: Callable[[Ready], None], log: Callable[[str], None]
 ) -> None:
     """Run until SIGINT/SIGTERM (blocking)."""
+    transport = choose_transport(options.host, options.tls_cert, options.tls_key, options.allow_insecure_http)
+    if transport.warning:
+        log(transport.warning)
     server_dir = ensure_private_dir(paths.state_dir / "server")
     ledger = _start_ledger(options, server_dir) if options.rpc_url is None else None
     try:
         rpc_url = options.rpc_url if ledger is None else str(ledger.rpc_url)
         assert rpc_url is not None
-        asyncio.run(_serve(options, paths, server_dir, rpc_url, ledger, on_ready, log))
+        asyncio.run(_serve(options, paths, server_dir, rpc_url, ledger, on_ready, log, transport))
     finally:
         if ledger is not None:
             ledger.stop()
@@ -134,6 +142,7 @@ async def _serve(
     ledger: Any,
     on_ready: Callable[[Ready], None],
     log: Callable[[str], None],
+    transport: Transport,
 ) -> None:
     from mppcli.rpc import Rpc
 
@@ -141,7 +150,7 @@ async def _serve(
     try:
         config, store = await build(options, server_dir, rpc, ledger, log)
         ctx = ServerContext(config, store, ChainPort(rpc, config.program_id, config.confirm_timeout), log=log)
-        await _run_http(ctx, options, rpc_url, on_ready)
+        await _run_http(ctx, options, rpc_url, on_ready, transport)
     finally:
         await rpc.close()
 
@@ -318,6 +327,7 @@ def _config(
         idle_check_interval=options.idle_check_interval,
         reclaim_interval=options.reclaim_interval,
         chain_watch_interval=options.chain_watch_interval,
+        clock_skew=options.clock_skew,
     )
 
 
@@ -378,11 +388,16 @@ def _open_store(options: ServeOptions, server_dir: Path, genesis: str, net: str)
 
 
 async def _run_http(
-    ctx: ServerContext, options: ServeOptions, rpc_url: str, on_ready: Callable[[Ready], None]
+    ctx: ServerContext,
+    options: ServeOptions,
+    rpc_url: str,
+    on_ready: Callable[[Ready], None],
+    transport: Transport,
 ) -> None:
     import uvicorn
 
     from mppcli.server.app import create_app
+    from mppcli.server.httpwire import MAX_HEADER_BYTES, ProblemH11Protocol
     from mppcli.server.watchdog import Watchdog
 
     @contextlib.asynccontextmanager
@@ -404,8 +419,11 @@ async def _run_http(
         create_app(ctx, lifespan),
         log_level="warning",
         access_log=False,
-        h11_max_incomplete_event_size=64 * 1024,
+        http=ProblemH11Protocol,
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         timeout_graceful_shutdown=3,
+        ssl_certfile=None if transport.cert is None else str(transport.cert),
+        ssl_keyfile=None if transport.key is None else str(transport.key),
     )
     server = Server(config)
     loop = asyncio.get_running_loop()
@@ -416,7 +434,7 @@ async def _run_http(
         await asyncio.sleep(0.01)
     if server.started:
         host, port = sock.getsockname()[:2]
-        url = f"http://{host}:{port}"
+        url = f"{transport.scheme}://{host}:{port}"
         c = ctx.config
         on_ready(
             Ready(

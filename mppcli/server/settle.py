@@ -67,8 +67,14 @@ def _authenticate(ctx: ServerContext, state: ChannelState, action: CloseAction) 
 
 
 def _close_voucher(ctx: ServerContext, state: ChannelState, signed: SignedVoucher) -> ChannelState:
-    """Spec close step 2: a higher voucher advances settlement; an equal one only authenticates."""
+    """Spec close step 2: a higher voucher advances settlement; an equal one only authenticates.
+
+    The stored highest voucher, byte-identical, is already verified; anything else is verified in
+    full (binding, signature, expiry) before any bound is checked or any state is changed.
+    """
     check_binding(state, signed)
+    if not is_same_voucher(state, signed):
+        check_signature_and_expiry(state, signed, ctx.clock(), ctx.config.clock_skew)
     cumulative = signed.voucher.cumulative_amount
     if cumulative < state.accepted:
         raise problems.failed(
@@ -81,8 +87,6 @@ def _close_voucher(ctx: ServerContext, state: ChannelState, signed: SignedVouche
             f"the close voucher's cumulativeAmount {cumulative} exceeds the deposit {state.deposit}",
             state.channel_id,
         )
-    if not is_same_voucher(state, signed):
-        check_signature_and_expiry(state, signed, ctx.clock(), ctx.config.clock_skew)
     if cumulative == state.accepted:
         return state
     if state.status is not Status.OPEN:

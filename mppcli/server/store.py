@@ -19,13 +19,13 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import IO, Any
 
 from mppcli.server.state import CachedResponse, ChannelState, Delivery, Status
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: idempotency rows carry the digest of the credential they answered
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
     receipt TEXT,
     content_type TEXT NOT NULL,
     body BLOB NOT NULL,
+    credential_digest TEXT,
     PRIMARY KEY (challenge_id, key)
 );
 CREATE TABLE IF NOT EXISTS topups (
@@ -67,6 +68,17 @@ CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries(channel_id, status);
 """
 
 _INT_FIELDS = ("salt", "open_slot", "deposit", "accepted", "spent", "settled", "refunded")
+
+
+@dataclass(frozen=True)
+class CachedEntry:
+    """An idempotency row: the channel and the credential (by digest) that the response answered.
+
+    `credential_digest` is None for rows written before schema 2, which cannot be matched."""
+
+    channel_id: str
+    credential_digest: str | None
+    response: CachedResponse
 
 
 class StoreLocked(RuntimeError):
@@ -101,6 +113,7 @@ class Store:
             conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={synchronous}")
         conn.executescript(_SCHEMA)
+        _add_credential_digest(conn)
         store = cls(conn, lock_file, path)
         store._check_version()
         return store
@@ -123,7 +136,7 @@ class Store:
 
     def _check_version(self) -> None:
         found = self.meta("schema_version")
-        if found is None:
+        if found is None or int(found) < SCHEMA_VERSION:
             self.set_meta("schema_version", str(SCHEMA_VERSION))
         elif int(found) > SCHEMA_VERSION:
             raise RuntimeError(
@@ -154,15 +167,16 @@ class Store:
         ).fetchone()
         return None if row is None else str(row[0])
 
-    def cached(self, challenge_id: str, key: str) -> tuple[str, CachedResponse] | None:
+    def cached(self, challenge_id: str, key: str) -> CachedEntry | None:
         row = self._conn.execute(
-            "SELECT channel_id, status, receipt, content_type, body FROM idempotency "
+            "SELECT channel_id, status, receipt, content_type, body, credential_digest FROM idempotency "
             "WHERE challenge_id = ? AND key = ?",
             (challenge_id, key),
         ).fetchone()
         if row is None:
             return None
-        return str(row[0]), CachedResponse(int(row[1]), row[2], str(row[3]), bytes(row[4]))
+        response = CachedResponse(int(row[1]), row[2], str(row[3]), bytes(row[4]))
+        return CachedEntry(str(row[0]), None if row[5] is None else str(row[5]), response)
 
     def topup_seen(self, signature: str) -> str | None:
         row = self._conn.execute("SELECT channel_id FROM topups WHERE signature = ?", (signature,)).fetchone()
@@ -225,10 +239,17 @@ class Batch:
             (state.channel_id, state.opening_challenge_id, state.status.value, encode_channel(state)),
         )
 
-    def put_cached(self, challenge_id: str, key: str, channel_id: str, response: CachedResponse) -> None:
+    def put_cached(
+        self,
+        challenge_id: str,
+        key: str,
+        channel_id: str,
+        response: CachedResponse,
+        credential_digest: str | None = None,
+    ) -> None:
         self._conn.execute(
-            "INSERT INTO idempotency (challenge_id, key, channel_id, status, receipt, content_type, body) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO idempotency (challenge_id, key, channel_id, status, receipt, content_type, body, "
+            "credential_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 challenge_id,
                 key,
@@ -237,6 +258,7 @@ class Batch:
                 response.receipt,
                 response.content_type,
                 response.body,
+                credential_digest,
             ),
         )
 
@@ -307,6 +329,13 @@ def decode_channel(text: str) -> ChannelState:
     values["status"] = Status(values["status"])
     values["splits"] = tuple((r, int(bps)) for r, bps in values["splits"])
     return ChannelState(**values)
+
+
+def _add_credential_digest(conn: sqlite3.Connection) -> None:
+    """Schema 1 -> 2: idempotency rows gain `credential_digest` (old rows keep NULL: never replayed)."""
+    columns = {str(row[1]) for row in conn.execute("PRAGMA table_info(idempotency)")}
+    if "credential_digest" not in columns:
+        conn.execute("ALTER TABLE idempotency ADD COLUMN credential_digest TEXT")
 
 
 def _lock_exclusively(path: Path) -> IO[str]:

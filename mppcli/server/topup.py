@@ -24,6 +24,7 @@ from mppcli.server.context import ServerContext
 from mppcli.server.debit import require_channel, require_open
 from mppcli.server.keys import channel_keys
 from mppcli.server.state import ChannelState
+from mppcli.server.terms import check_session_terms
 
 
 async def top_up(ctx: ServerContext, echo: Echo, action: TopUpAction) -> ChannelState:
@@ -31,8 +32,7 @@ async def top_up(ctx: ServerContext, echo: Echo, action: TopUpAction) -> Channel
     async with ctx.locks(action.channel_id):
         state = require_channel(ctx, action.channel_id)
         require_open(state)
-        if state.mint not in ctx.config.mint_allowed:
-            raise problems.failed(f"mint {state.mint} is no longer accepted by this server", state.channel_id)
+        check_session_terms(ctx.config, state, echo)
         tx = _verified_transaction(ctx, state, action)
         signature = str(tx.signatures[0])
         seen = ctx.store.topup_seen(signature)

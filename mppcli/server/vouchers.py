@@ -8,7 +8,8 @@ monotonicity, deposit and amount rules, expiry; Ed25519 last. The on-chain check
 
 from __future__ import annotations
 
-from mppcli.protocol.voucher import SignedVoucher, verify_signed_voucher
+from mppcli.errors import MalformedError
+from mppcli.protocol.voucher import SignedVoucher, parse_signed_voucher, verify_signed_voucher
 from mppcli.server import problems
 from mppcli.server.state import ChannelState
 
@@ -84,6 +85,21 @@ def verify_voucher(
 
 
 def is_same_voucher(state: ChannelState, signed: SignedVoucher) -> bool:
-    """Byte-identical to the stored highest voucher (what the reference client resends at close)."""
+    """The stored highest voucher, identical in everything that is signed or verified: the 50-byte
+    message (channel, cumulativeAmount, expiresAt), the signer and the signature.
+
+    Only such a voucher may skip re-verification (what the reference client resends at close): a
+    matching signature string alone proves nothing about the amount it is presented with.
+    """
     stored = state.highest_voucher
-    return stored is not None and stored.get("signature") == signed.signature
+    if stored is None:
+        return False
+    try:
+        kept = parse_signed_voucher(stored)
+    except MalformedError:
+        return False
+    return _signed_content(kept) == _signed_content(signed)
+
+
+def _signed_content(signed: SignedVoucher) -> tuple[bytes, str, str]:
+    return signed.message(), signed.signer, signed.signature

@@ -41,6 +41,16 @@ def test_an_offered_idle_timeout_is_honoured(payer: Payer) -> None:
     assert receipt_of(payer.open(DEPOSIT, idle=30)).idle_timeout_seconds == 30
 
 
+def test_an_idle_timeout_outside_the_spec_range_is_verification_failed(payer: Payer) -> None:
+    """Spec (idle timeout): 1..2592000 s; a value outside is a failed verification, not malformed."""
+    for idle in (0, -5, 2_592_001):
+        problem = problem_of(payer.open(DEPOSIT, idle=idle))
+        assert problem.name == "verification-failed" and "2592000" in problem.detail, (idle, problem)
+    assert payer.chain.token_balance(payer.pubkey, payer.server.ready["mint"]) == payer.funds
+    malformed = problem_of(payer.open(DEPOSIT, mutate=lambda p: p.update(idleTimeoutSeconds="600")))
+    assert malformed.name == "malformed-credential"
+
+
 def test_spec_choice_unoffered_idle_timeout_is_verification_failed_before_broadcast(payer: Payer) -> None:
     problem = problem_of(payer.open(DEPOSIT, idle=45))
     assert problem.name == "verification-failed"

@@ -15,7 +15,7 @@ from mppcli.protocol.auth import Credential, format_authorization
 from mppcli.protocol.bearer import sign_bearer
 from mppcli.protocol.receipt import parse_receipt
 from tests.server.harness import ServerProcess
-from tests.server.payer import Payer, problem_of, receipt_of
+from tests.server.payer import Payer, challenge_of, problem_of, receipt_of
 
 PRICE, CHUNK, DEPOSIT = 10_000, 1_000, 100_000
 
@@ -58,6 +58,16 @@ def test_use_with_the_same_idempotency_key_is_charged_once(opened: Payer) -> Non
     again = opened.use(headers={"Idempotency-Key": "use-1"})
     assert first.content == again.content and receipt_of(again).spent == PRICE
     assert receipt_of(opened.use(headers={"Idempotency-Key": "use-2"})).spent == 2 * PRICE
+
+
+def test_another_proof_under_a_used_idempotency_key_is_not_served(opened: Payer) -> None:
+    assert opened.opened_with is not None
+    key = {"Idempotency-Key": "use-once"}
+    assert receipt_of(opened.use(headers=key)).spent == PRICE
+    stranger = sign_bearer(Keypair(), str(opened.channel_id), opened.opened_with.id).to_json()
+    payload = {"action": "use", "channelId": opened.channel_id, "authentication": stranger}
+    problem = problem_of(opened.send(payload, opened.opened_with, headers=key))
+    assert problem.name == "verification-failed" and "authentication" in problem.detail
 
 
 def test_use_with_another_proof_is_refused(opened: Payer) -> None:
@@ -136,3 +146,23 @@ def test_close_by_proof_settles_the_operator_vouchers(opened: Payer) -> None:
     receipt = receipt_of(opened.close())
     assert receipt.refunded == DEPOSIT - 3 * PRICE
     assert opened.chain.token_balance(recipient, mint) - before == 3 * PRICE
+
+
+def test_spec_choice_use_echoes_the_opening_challenge_whatever_body_it_bound(payer: Payer) -> None:
+    """Core spec: a challenge's `digest` binds the request body. The session spec makes `use` echo the
+    challenge bound at open for every later request, so its digest bound the opening request only."""
+    url = payer.server.url + "/paid"
+    challenge, request = challenge_of(payer.http.post(url, content=b"first body"))
+    assert challenge.digest is not None
+    payload = payer.open_payload(challenge, request, DEPOSIT)
+    auth = format_authorization(Credential(challenge, payload))
+    receipt_of(payer.http.post(url, content=b"first body", headers={"Authorization": auth}))
+    payer.channel_id, payer.opened_with = payload["channelId"], challenge
+    proof = sign_bearer(payer.keypair, str(payer.channel_id), challenge.id).to_json()
+    use = format_authorization(
+        Credential(challenge, {"action": "use", "channelId": payer.channel_id, "authentication": proof})
+    )
+    assert (
+        receipt_of(payer.http.post(url, content=b"second body", headers={"Authorization": use})).spent
+        == PRICE
+    )

@@ -4,11 +4,15 @@ line, refusals with exit codes, clean shutdown, and logs without secrets."""
 from __future__ import annotations
 
 import json
+import shutil
 import signal
+import ssl
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from solders.keypair import Keypair
 
@@ -55,6 +59,7 @@ def test_help_lists_every_flag_of_the_cli_contract() -> None:
         (("--network", "devnet"), "E_CONFIG", "serves localnet"),
         (("--recipient", str(Keypair().pubkey())), "E_CONFIG", "--recipient-keypair"),
         (("--currency", "NOPE"), "E_CONFIG", "NOPE"),
+        (("--clock-skew", "-1"), "E_CONFIG", "--clock-skew"),
     ],
 )
 def test_unusable_settings_are_refused_with_exit_2(
@@ -148,3 +153,80 @@ def test_an_idle_timeout_choice_is_refused_when_none_is_offered(tmp_path: Path) 
         assert receipt_of(payer.open()).idle_timeout_seconds == 120  # the server's own pick
     finally:
         server.stop()
+
+
+def test_clock_skew_tolerance_is_a_flag_and_a_config_key(tmp_path: Path) -> None:
+    """Spec (Clock Skew): the tolerance on voucher expiry is configurable (default 30 s)."""
+    strict = ServerProcess.start(tmp_path / "strict", "--ephemeral", "--clock-skew", "0")
+    try:
+        payer = Payer(strict)
+        assert payer.open().status_code == 200
+        challenge, _ = payer.challenge()
+        just_expired = payer.voucher(10_000, expires_at=int(time.time()) - 5)
+        problem = problem_of(payer.send(payer.voucher_payload(just_expired), challenge))
+        assert problem.name == "verification-failed" and "expired" in problem.detail
+    finally:
+        strict.stop()
+    home = tmp_path / "lenient"
+    (home / "config").mkdir(parents=True)
+    (home / "config" / "config.toml").write_text("[serve]\nclock_skew = 600\n")
+    lenient = ServerProcess.start(home, "--ephemeral")
+    try:
+        payer = Payer(lenient)
+        assert payer.open().status_code == 200
+        challenge, _ = payer.challenge()
+        late = payer.voucher(10_000, expires_at=int(time.time()) - 300)
+        assert receipt_of(payer.send(payer.voucher_payload(late), challenge)).spent == 10_000
+    finally:
+        lenient.stop()
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_tls_cert_and_key_serve_https(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    server = ServerProcess.start(
+        tmp_path / "home", "--ephemeral", "--tls-cert", str(cert), "--tls-key", str(key)
+    )
+    try:
+        assert server.url.startswith("https://127.0.0.1:")
+        response = httpx.get(server.url + "/paid", verify=ssl.create_default_context(cafile=str(cert)))
+        assert response.status_code == 402 and "www-authenticate" in response.headers
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(server.url.replace("https://", "http://") + "/paid")
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("--host", "0.0.0.0"), "--tls-cert"),
+        (("--host", "192.0.2.10", "--allow-insecure-http", "--tls-cert", "c.pem"), "go together"),
+    ],
+)
+def test_a_public_host_without_tls_is_refused(tmp_path: Path, args: tuple[str, ...], words: str) -> None:
+    run = mpp("serve", "--port", "0", "--ephemeral", "--json", *args, home=tmp_path)
+    assert run.exit_code == 2, run
+    error = run.json["error"]
+    assert error["code"] == "E_USAGE" and words in error["message"] + error["hint"], error
+
+
+def test_plain_http_on_a_public_host_needs_the_explicit_flag_and_warns() -> None:
+    from mppcli.server.transport import choose_transport
+
+    assert choose_transport("127.0.0.1", None, None, False).warning is None
+    assert choose_transport("::1", None, None, False).warning is None
+    warned = choose_transport("0.0.0.0", None, None, True)
+    assert warned.scheme == "http" and warned.warning and "clear" in warned.warning

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mppcli.server.state import CachedResponse, ChannelState, Delivery, Status
-from mppcli.server.store import Store, StoreLocked
+from mppcli.server.store import CachedEntry, Store, StoreLocked
 
 U64_MAX = (1 << 64) - 1
 
@@ -60,13 +60,15 @@ def test_state_survives_reopening_the_database(tmp_path: Path) -> None:
     with store.batch() as b:
         b.put_topup("sig1", "A", 500)
         b.put_delivery(Delivery("A:1", "A", 1, 700, 99))
-        b.put_cached("ch", "key", "A", CachedResponse(200, "rcpt", "application/json", b"{}"))
+        b.put_cached("ch", "key", "A", CachedResponse(200, "rcpt", "application/json", b"{}"), "d1")
     store.close()
     again = Store.open(path)
     assert again.channel("A") == make_state("A")
     assert again.topup_seen("sig1") == "A"
     assert again.pending_amount("A") == 700
-    assert again.cached("ch", "key") == ("A", CachedResponse(200, "rcpt", "application/json", b"{}"))
+    assert again.cached("ch", "key") == CachedEntry(
+        "A", "d1", CachedResponse(200, "rcpt", "application/json", b"{}")
+    )
     assert [c.channel_id for c in again.channels(Status.OPEN)] == ["A"]
     assert again.channels(Status.CLOSED) == []
 
@@ -130,3 +132,27 @@ def test_forgetting_a_finished_channel_drops_only_its_retry_and_delivery_rows(tm
     assert store.channel("A") == make_state("A")
     assert store.delivery("A:1") is None and store.cached("ch", "key-A") is None
     assert store.delivery("B:1") is not None and store.cached("ch", "key-B") is not None
+
+
+def test_a_schema_1_database_gains_credential_digests_and_keeps_its_rows(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "INSERT INTO meta VALUES ('schema_version', '1');"
+        "CREATE TABLE idempotency (challenge_id TEXT NOT NULL, key TEXT NOT NULL, channel_id TEXT NOT NULL,"
+        " status INTEGER NOT NULL, receipt TEXT, content_type TEXT NOT NULL, body BLOB NOT NULL,"
+        " PRIMARY KEY (challenge_id, key));"
+        "INSERT INTO idempotency VALUES ('ch', 'old', 'A', 200, NULL, 'text/plain', x'78');"
+    )
+    conn.commit()
+    conn.close()
+    store = Store.open(path)
+    assert store.meta("schema_version") == "2"
+    assert store.cached("ch", "old") == CachedEntry("A", None, CachedResponse(200, None, "text/plain", b"x"))
+    with store.batch() as b:
+        b.put_cached("ch", "new", "A", CachedResponse(200, None, "text/plain", b"y"), "digest")
+    entry = store.cached("ch", "new")
+    assert entry is not None and entry.credential_digest == "digest"

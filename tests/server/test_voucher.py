@@ -11,7 +11,6 @@ import httpx
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
-from mppcli.protocol.auth import Credential, format_authorization
 from tests.server.payer import Payer, challenge_of, problem_of, receipt_of
 
 PRICE = 10_000  # the default --price 0.01 with 6 decimals
@@ -156,15 +155,6 @@ def test_failures_about_a_live_channel_offer_a_resume_challenge(opened: Payer) -
 def test_head_pays_like_get_without_a_body(opened: Payer) -> None:
     response = opened.pay(PRICE, method="HEAD")
     assert receipt_of(response).spent == PRICE and response.content == b""
-
-
-def test_two_payment_credentials_are_refused(opened: Payer) -> None:
-    challenge, _ = opened.challenge()
-    auth = format_authorization(Credential(challenge, opened.voucher_payload(opened.voucher(PRICE))))
-    response = opened.http.get(
-        opened.server.url + "/paid", headers=[("Authorization", auth), ("Authorization", auth)]
-    )
-    assert problem_of(response).name == "malformed-credential"
 
 
 def test_hostile_16_kib_header_is_answered_quickly(payer: Payer) -> None:
