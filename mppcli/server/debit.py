@@ -111,10 +111,10 @@ def _operator_debit(
 ) -> ChannelState:
     check_bearer(state, echo, action.authentication.to_json())
     if state.available(pending) < cost:
-        raise problems.failed(
+        raise problems.over_capacity(
             f"the channel can authorize {state.available(pending)} more, this request "
             f"costs {cost}; top up the channel",
-            state.channel_id,
+            state.channel_id, cost, state.available(pending),
         )
     return operator_sign(ctx, state, cost)
 

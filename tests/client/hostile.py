@@ -9,6 +9,13 @@ land on the real ledger) and rewrites what comes back according to `mode`:
     inflate-commit      commit receipts claim 5000 more cumulative than the server said
     change-mint         challenges name another mint      change-program   ... another program
     drop-stream         the first SSE response is cut after `drop_after` frames
+    refuse-voucher      a voucher is forwarded (the server takes it) but answered 402 with a bare problem
+    refuse-open         an open is forwarded (the deposit lands) but answered 402
+    close-then-die      a close is forwarded (the server settles) but the answer is cut; then every
+                        request gets 503 (the server is gone)
+    cut-once            the first paid request is forwarded but its answer is cut (a network failure)
+
+Every request's Idempotency-Key (or None) is appended to `keys`, with the credential's action.
 
 It runs uvicorn on 127.0.0.1 port 0 in a thread (real HTTP, real streaming).
 """
@@ -43,6 +50,7 @@ class HostileProxy:
     streams_seen: int = 0
     first_receipt: str | None = None
     log: list[str] = field(default_factory=list)
+    keys: list[tuple[str, str | None]] = field(default_factory=list)
     _server: Any = None
     _thread: threading.Thread | None = None
     port: int = 0
@@ -77,6 +85,11 @@ class HostileProxy:
     # --- forwarding ------------------------------------------------------------------------------
 
     async def _forward(self, request: Request) -> Response:
+        if self.mode == "dead":
+            return Response(b"gone", status_code=503)
+        action = _action(request.headers.get("authorization"))
+        if action is not None:
+            self.keys.append((action, request.headers.get("idempotency-key")))
         target = self.upstream + request.url.path + (f"?{request.url.query}" if request.url.query else "")
         headers = [(k, v) for k, v in request.headers.items() if k.lower() != "content-length"]
         body = await request.body()
@@ -92,6 +105,9 @@ class HostileProxy:
         content = await upstream.aread()
         await upstream.aclose()
         await client.aclose()
+        tampered = await self._tamper(request, action, upstream.status_code)
+        if tampered is not None:
+            return tampered
         inflate = self.mode == "inflate-commit" and upstream.status_code == 200
         if request.url.path.endswith("/commit") and inflate:
             data = json.loads(content)
@@ -131,6 +147,21 @@ class HostileProxy:
 
     # --- tampering -------------------------------------------------------------------------------
 
+    async def _tamper(self, request: Request, action: str | None, status: int) -> Response | None:
+        """The answer that replaces the real one in the refuse-*/cut modes (None: keep it)."""
+        if self.mode == "refuse-voucher" and action == "voucher":
+            self.log.append(f"refused a voucher the server answered {status}")
+            return await _bare_refusal(self.upstream, request)
+        if self.mode == "refuse-open" and action == "open":
+            self.log.append(f"refused an open the server answered {status}")
+            return await _bare_refusal(self.upstream, request)
+        if (self.mode == "close-then-die" and action == "close") or (self.mode == "cut-once" and action):
+            self.log.append(f"cut the answer to a {action} the server answered {status}")
+            self.mode = "dead" if self.mode == "close-then-die" else None
+            return StreamingResponse(_cut(), status_code=200)
+        return None
+
+
     def _frame(self, frame: str) -> str:
         if self.mode != "meter-above-price" or "event: mpp.metering" not in frame:
             return frame
@@ -167,3 +198,29 @@ class HostileProxy:
             data["acceptedCumulative"] = str(int(data["acceptedCumulative"]) + 5000)
             return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
         return value
+
+
+def _action(authorization: str | None) -> str | None:
+    """The `action` of a Payment credential (None without one)."""
+    if not authorization or not authorization.lower().startswith("payment "):
+        return None
+    from mppcli.protocol.auth import parse_authorization
+
+    return str(parse_authorization(authorization).payload.get("action"))
+
+
+async def _bare_refusal(upstream: str, request: Request) -> Response:
+    """402 with a fresh challenge from the real server and a problem that says nothing structured."""
+    async with httpx.AsyncClient() as client:
+        headers = {k: v for k, v in request.headers.items() if k.lower() in ("x-payment-channel",)}
+        fresh = await client.get(upstream + request.url.path, headers=headers)
+    body = json.dumps({"type": "https://paymentauth.org/problems/verification-failed",
+                       "title": "Verification Failed", "status": 402, "detail": "refused"})
+    return Response(body, status_code=402, media_type="application/problem+json",
+                    headers={"WWW-Authenticate": fresh.headers["www-authenticate"]})
+
+
+async def _cut() -> AsyncIterator[bytes]:
+    """A response body that breaks off before its first byte: the client sees a network failure."""
+    raise ConnectionError("the hostile server hangs up")
+    yield b""  # pragma: no cover

@@ -122,3 +122,64 @@ def test_a_dropped_stream_is_retried_on_the_same_channel(payer: PayerHome, proxy
     # the first attempt paid chunk 1 and committed chunk 2 before the cut; the retry paid 5 chunks
     assert accepted == PRICE + 2 * CHUNK + 5 * CHUNK
     assert len(payer.mpp("--json", "channels", "list").json["channels"]) == 1
+
+
+def _settled_through(payer: PayerHome, proxy: HostileProxy, channel: str) -> int:
+    """Close cooperatively through an honest proxy: what the server held is what the chain settles."""
+    proxy.mode = None
+    run = payer.mpp("--json", "close", channel, "--yes")
+    assert run.exit_code == 0, run
+    return int(run.json["settled"])
+
+
+def test_a_refused_voucher_is_re_sent_never_stacked_nor_topped_up(payer: PayerHome,
+                                                                  proxy: HostileProxy) -> None:
+    channel = _opened(payer, proxy)
+    deposit = int(payer.record(channel)["deposit"])
+    proxy.mode = "refuse-voucher"
+    for _ in range(3):  # a server that takes every voucher and answers 402
+        run = _pay(payer, proxy, "request", f"{proxy.url}/paid", "--max-spend", "100")
+        assert run.exit_code == 4, run
+        assert run.json["error"]["code"] == "E_PAYMENT_REJECTED", run
+    assert _watermarks(payer, channel) == (2 * PRICE, PRICE)  # one new voucher, re-sent, never a higher one
+    assert {action for action, _key in proxy.keys} == {"open", "voucher"}  # no top-up
+    assert int(payer.record(channel)["deposit"]) == deposit
+    assert _settled_through(payer, proxy, channel) == 2 * PRICE  # the server held accepted + 1 price
+
+
+def test_after_refusals_an_honest_server_is_paid_above_the_voucher_it_holds(payer: PayerHome,
+                                                                          proxy: HostileProxy) -> None:
+    channel = _opened(payer, proxy)
+    proxy.mode = "refuse-voucher"
+    assert _pay(payer, proxy, "request", f"{proxy.url}/paid").exit_code == 4
+    proxy.mode = None  # the server (which holds 2 P) says so in its refusal's acceptedCumulative
+    run = _pay(payer, proxy, "request", f"{proxy.url}/paid")
+    assert run.exit_code == 0, run
+    assert _watermarks(payer, channel) == (3 * PRICE, 3 * PRICE)
+
+
+def test_after_a_lying_receipt_the_next_voucher_starts_from_the_signed_watermark(
+        payer: PayerHome, proxy: HostileProxy) -> None:
+    channel = _opened(payer, proxy)
+    proxy.mode = "inflate-receipt"
+    _refused(_pay(payer, proxy, "request", f"{proxy.url}/paid"))
+    assert _watermarks(payer, channel) == (2 * PRICE, PRICE)
+    proxy.mode = None
+    for paid in (3, 4):  # the channel keeps working, without `channels sync`
+        run = _pay(payer, proxy, "request", f"{proxy.url}/paid")
+        assert run.exit_code == 0, run
+        assert _watermarks(payer, channel) == (paid * PRICE, paid * PRICE)
+
+
+def test_a_cut_answer_is_retried_with_the_same_voucher_and_idempotency_key(payer: PayerHome,
+                                                                          proxy: HostileProxy) -> None:
+    channel = _opened(payer, proxy)
+    first_keys = len(proxy.keys)
+    proxy.mode = "cut-once"
+    run = _pay(payer, proxy, "request", f"{proxy.url}/paid")
+    assert run.exit_code == 0, run
+    assert proxy.log == ["cut the answer to a voucher the server answered 200"]
+    (a, key_a), (b, key_b) = proxy.keys[first_keys:]
+    assert a == b == "voucher" and key_a is not None and key_a == key_b
+    assert _watermarks(payer, channel) == (2 * PRICE, 2 * PRICE)  # the server charged it once
+    assert all(key for _action, key in proxy.keys if _action == "voucher")
