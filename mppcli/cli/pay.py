@@ -233,15 +233,16 @@ def _printer(env: Env) -> Callable[[str], None]:
 def topup_cmd(ctx: typer.Context,
               channel: Annotated[str, typer.Argument(metavar="CHANNEL", help="Channel id, prefix or URL.")],
               amount: Annotated[str, typer.Argument(metavar="AMOUNT", help="Amount in token units.")],
+              max_spend: MaxSpendOpt = None,
               yes: YesOpt = False, wallet: WalletOpt = None, keypair: KeypairOpt = None,
               rpc: RpcUrlOpt = None, json: JsonOpt = False) -> None:
-    """Add to a channel's deposit."""
+    """Add to a channel's deposit (within --max-spend / max_spend, like every paying command)."""
     def action(env: Env) -> Outcome:
         from mppcli.client.context import token_amount
-        from mppcli.client.topup import top_up
+        from mppcli.client.topup import requested_top_up
 
         who = Who(wallet, keypair, rpc)
-        options = _options(env, who, yes=yes)
+        options = _options(env, who, yes=yes, max_spend=max_spend)
         record = _store(env).find(channel)
         base = token_amount(amount, record.decimals, "AMOUNT")
         assert base is not None
@@ -249,7 +250,7 @@ def topup_cmd(ctx: typer.Context,
 
         async def flow(client: Client) -> TopUpResult:
             with client.store.lock(record.channel_id, purpose="topping up"):
-                return await top_up(client, client.store.get(record.channel_id), base, options)
+                return await requested_top_up(client, client.store.get(record.channel_id), base, options)
 
         result = run_flow(env, who, flow, notes_sink(env))
         data = {"channelId": result.record.channel_id, "deposit": str(result.record.deposit),

@@ -51,6 +51,7 @@ class HostileProxy:
     first_receipt: str | None = None
     log: list[str] = field(default_factory=list)
     keys: list[tuple[str, str | None]] = field(default_factory=list)
+    refusal_detail: str = "refused"
     _server: Any = None
     _thread: threading.Thread | None = None
     port: int = 0
@@ -151,10 +152,10 @@ class HostileProxy:
         """The answer that replaces the real one in the refuse-*/cut modes (None: keep it)."""
         if self.mode == "refuse-voucher" and action == "voucher":
             self.log.append(f"refused a voucher the server answered {status}")
-            return await _bare_refusal(self.upstream, request)
+            return await _bare_refusal(self.upstream, request, self.refusal_detail)
         if self.mode == "refuse-open" and action == "open":
             self.log.append(f"refused an open the server answered {status}")
-            return await _bare_refusal(self.upstream, request)
+            return await _bare_refusal(self.upstream, request, self.refusal_detail)
         if (self.mode == "close-then-die" and action == "close") or (self.mode == "cut-once" and action):
             self.log.append(f"cut the answer to a {action} the server answered {status}")
             self.mode = "dead" if self.mode == "close-then-die" else None
@@ -209,13 +210,13 @@ def _action(authorization: str | None) -> str | None:
     return str(parse_authorization(authorization).payload.get("action"))
 
 
-async def _bare_refusal(upstream: str, request: Request) -> Response:
+async def _bare_refusal(upstream: str, request: Request, detail: str) -> Response:
     """402 with a fresh challenge from the real server and a problem that says nothing structured."""
     async with httpx.AsyncClient() as client:
         headers = {k: v for k, v in request.headers.items() if k.lower() in ("x-payment-channel",)}
         fresh = await client.get(upstream + request.url.path, headers=headers)
     body = json.dumps({"type": "https://paymentauth.org/problems/verification-failed",
-                       "title": "Verification Failed", "status": 402, "detail": "refused"})
+                       "title": "Verification Failed", "status": 402, "detail": detail})
     return Response(body, status_code=402, media_type="application/problem+json",
                     headers={"WWW-Authenticate": fresh.headers["www-authenticate"]})
 

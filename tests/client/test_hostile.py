@@ -137,6 +137,7 @@ def test_a_refused_voucher_is_re_sent_never_stacked_nor_topped_up(payer: PayerHo
     channel = _opened(payer, proxy)
     deposit = int(payer.record(channel)["deposit"])
     proxy.mode = "refuse-voucher"
+    proxy.refusal_detail = "exceeds the channel deposit; top up"  # words, but no required/available
     for _ in range(3):  # a server that takes every voucher and answers 402
         run = _pay(payer, proxy, "request", f"{proxy.url}/paid", "--max-spend", "100")
         assert run.exit_code == 4, run

@@ -1,0 +1,54 @@
+"""The payer's money rules through the real `mpp` command against a real `mpp serve` and ledger:
+every command that moves money obeys max_spend, a damaged or refused channel never leads to a second
+deposit, and a close the server settled is finished from the chain (issue 10, items 17-24)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.support import PayerHome, channel_account, file_payer, served_fixture
+from tests.server.harness import ServerProcess
+
+pytestmark = [pytest.mark.slow]
+
+PRICE = 10_000
+
+served = served_fixture()
+
+
+@pytest.fixture
+def payer(served: ServerProcess, tmp_path: Path) -> PayerHome:
+    return file_payer(tmp_path / "payer", served.chain)
+
+
+def _pay(payer: PayerHome, url: str, *args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    return payer.mpp("--json", "request", url, *args, "--signer", "payer", "--yes", env=env)
+
+
+def _opened(payer: PayerHome, url: str) -> str:
+    run = _pay(payer, url)
+    assert run.exit_code == 0, run
+    return str(run.json["channelId"])
+
+
+@pytest.mark.parametrize("how", ["env", "config", "flag"])
+def test_topup_obeys_max_spend(payer: PayerHome, served: ServerProcess, how: str) -> None:
+    channel = _opened(payer, f"{served.url}/paid")
+    deposit = int(payer.record(channel)["deposit"])
+    env, flag = {}, ()
+    if how == "env":
+        env = {"MPP_MAX_SPEND": "0.001"}
+    elif how == "config":
+        assert payer.mpp("config", "set", "max_spend", "0.001").exit_code == 0
+    else:
+        flag = ("--max-spend", "0.001")
+    run = payer.mpp("--json", "topup", channel, "0.5", "--yes", *flag, env=env)
+    assert run.exit_code == 5, run
+    assert run.json["error"]["code"] == "E_POLICY" and "max_spend" in run.json["error"]["message"], run
+    assert int(payer.record(channel)["deposit"]) == deposit
+    assert channel_account(served.chain, channel).deposit == deposit  # nothing left the machine
+    within = payer.mpp("--json", "topup", channel, "0.001", "--yes", *flag, env=env)
+    assert within.exit_code == 0, within
+    assert int(payer.record(channel)["deposit"]) == deposit + 1_000
