@@ -22,9 +22,10 @@ from mppcli.client import machine as m
 from mppcli.client import records
 from mppcli.client.challenge import Offer
 from mppcli.client.context import Client, PayOptions, origin_of, token_amount
-from mppcli.client.credentials import send_credential
+from mppcli.client.credentials import check_transport, send_credential
 from mppcli.client.http import RequestSpec
 from mppcli.client.openings import save_opening
+from mppcli.client.policy import check_grace_period
 from mppcli.client.txcheck import OpenIntent, check_open
 from mppcli.client.vetting import vet_offer
 from mppcli.errors import (
@@ -67,6 +68,8 @@ async def open_channel(client: Client, spec: RequestSpec, offer: Offer, options:
     if details.is_resume:
         raise ProtocolViolation("the server offers only a resume challenge for a channel this machine "
                                 "does not know; a new channel cannot be opened from it")
+    check_transport(spec.url, client.allow_http)  # before anything is signed or recorded
+    check_grace_period(details.grace_period_seconds, options.max_grace_period)
     token_program = await vet_offer(client, offer, options, opening=True)
     origin, payer = origin_of(spec.url), str(client.payer.pubkey)
     with client.store.open_lock(payer, origin):

@@ -21,7 +21,14 @@ from mppcli.client import machine as m
 from mppcli.client import records
 from mppcli.client.challenge import Offer, offer_of
 from mppcli.client.context import Client, PayOptions, budget_for
-from mppcli.client.credentials import Reply, Sender, problem_text, send_credential
+from mppcli.client.credentials import (
+    Reply,
+    Sender,
+    check_fresh,
+    check_transport,
+    problem_text,
+    send_credential,
+)
 from mppcli.client.http import Answer, RequestSpec
 from mppcli.client.openings import load_opening
 from mppcli.client.resolve import channel_for, retire_if_gone
@@ -106,6 +113,8 @@ class _Try:
 
 async def _pay_voucher(client: Client, spec: RequestSpec, offer: Offer, record: ChannelRecord,
                        options: PayOptions, budget: m.Budget, sender: Sender | None) -> Paid:
+    check_transport(spec.url, client.allow_http)  # before anything is signed for it
+    check_fresh(offer.challenge, client.clock())
     record, budget = await covered(client, spec, record, offer, options, budget,
                                    lambda v, b: m.request_cumulative(v, offer.price, b))
     pay = _Payment(client, spec, offer, record.channel_id, options, sender, signer_keypair(client, record))
@@ -316,12 +325,13 @@ async def _pay_operator(client: Client, spec: RequestSpec, offer: Offer, record:
     opening = load_opening(client.paths, record.channel_id) or offer.challenge  # spec: echo the opening one
     extra = ((IDEMPOTENCY_HEADER, str(uuid.uuid4())),)  # one key for this request, kept on its retry
     try:
-        reply = await send_credential(client, spec, opening, payload, extra=extra, sender=sender)
+        reply = await send_credential(client, spec, opening, payload, extra=extra, sender=sender,
+                                      check_expiry=False)
     except NetworkError as exc:
         if sender is not None:
             raise
         client.emit("retry", channelId=record.channel_id, reason=exc.message)
-        reply = await send_credential(client, spec, opening, payload, extra=extra)
+        reply = await send_credential(client, spec, opening, payload, extra=extra, check_expiry=False)
     if not reply.ok or reply.receipt is None:
         raise PaymentRejected(f"the server refused the request: {reply.reason}", channel_id=record.channel_id)
     receipt = reply.receipt

@@ -13,6 +13,7 @@ land on the real ledger) and rewrites what comes back according to `mode`:
     refuse-open         an open is forwarded (the deposit lands) but answered 402
     close-then-die      a close is forwarded (the server settles) but the answer is cut; then every
                         request gets 503 (the server is gone)
+    expire-challenge    challenges say they expired in 2001
     cut-once            the first paid request is forwarded but its answer is cut (a network failure)
 
 Every request's Idempotency-Key (or None) is appended to `keys`, with the credential's action.
@@ -68,7 +69,7 @@ class HostileProxy:
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", lifespan="off")
+        config = uvicorn.Config(_origin_form(app), log_level="warning", lifespan="off")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
         self._thread.start()
@@ -92,7 +93,7 @@ class HostileProxy:
         if action is not None:
             self.keys.append((action, request.headers.get("idempotency-key")))
         target = self.upstream + request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        headers = [(k, v) for k, v in request.headers.items() if k.lower() != "content-length"]
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in ("content-length", "host")]
         body = await request.body()
         client = httpx.AsyncClient(timeout=httpx.Timeout(60, read=None))
         upstream = await client.send(client.build_request(request.method, target, headers=headers,
@@ -172,13 +173,17 @@ class HostileProxy:
         return head + "data: " + json.dumps(directive, separators=(",", ":"))
 
     def _challenge(self, value: str) -> str:
-        if self.mode not in ("change-mint", "change-program"):
+        if self.mode not in ("change-mint", "change-program", "expire-challenge"):
             return value
         from mppcli.protocol.auth import Challenge, format_www_authenticate, parse_www_authenticate
         from mppcli.protocol.encoding import b64url_encode, canonical_json
 
         out = []
         for challenge in parse_www_authenticate(value):
+            if self.mode == "expire-challenge":
+                expired = {**challenge.to_json(), "expires": "2001-01-01T00:00:00Z"}
+                out.append(format_www_authenticate(Challenge(**expired)))
+                continue
             request = challenge.decoded_request()
             if self.mode == "change-mint":
                 request["currency"] = OTHER_MINT
@@ -225,3 +230,16 @@ async def _cut() -> AsyncIterator[bytes]:
     """A response body that breaks off before its first byte: the client sees a network failure."""
     raise ConnectionError("the hostile server hangs up")
     yield b""  # pragma: no cover
+
+
+def _origin_form(app: Any) -> Any:
+    """Serve forward-proxy requests too (`GET http://host/path`): the path is the URL's path."""
+    from urllib.parse import urlsplit
+
+    async def wrapped(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        path = scope.get("path", "/")
+        if scope.get("type") == "http" and not path.startswith("/"):
+            scope = {**scope, "path": urlsplit(path).path or "/"}
+        await app(scope, receive, send)
+
+    return wrapped

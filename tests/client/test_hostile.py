@@ -184,3 +184,32 @@ def test_a_cut_answer_is_retried_with_the_same_voucher_and_idempotency_key(payer
     assert a == b == "voucher" and key_a is not None and key_a == key_b
     assert _watermarks(payer, channel) == (2 * PRICE, 2 * PRICE)  # the server charged it once
     assert all(key for _action, key in proxy.keys if _action == "voucher")
+
+
+def test_an_expired_challenge_gets_no_voucher_top_up_or_close(payer: PayerHome, proxy: HostileProxy) -> None:
+    channel = _opened(payer, proxy)
+    sent = len(proxy.keys)
+    proxy.mode = "expire-challenge"
+    for args in (("request", f"{proxy.url}/paid"), ("topup", channel, "0.01"), ("close", channel)):
+        run = payer.mpp("--json", *args, "--yes")
+        assert "expired" in _refused(run), run
+    assert proxy.keys[sent:] == []  # no credential left the machine
+    assert _watermarks(payer, channel) == (PRICE, PRICE)
+    assert payer.record(channel)["status"] == "open" and payer.record(channel)["pendingTopUp"] is None
+
+
+def test_a_credential_goes_over_plain_http_only_to_loopback_unless_allowed(payer: PayerHome,
+                                                                          proxy: HostileProxy) -> None:
+    # shop.example reaches the loopback proxy as an HTTP forward proxy: no traffic leaves the machine
+    env = {"HTTP_PROXY": proxy.url, "http_proxy": proxy.url, "NO_PROXY": "127.0.0.1,localhost",
+           "no_proxy": "127.0.0.1,localhost"}
+    url = "http://shop.example/paid"
+    run = payer.mpp("--json", "request", url, "--signer", "payer", "--yes", env=env)
+    assert run.exit_code == 5, run
+    assert run.json["error"]["code"] == "E_POLICY" and "plain http://" in run.json["error"]["message"], run
+    assert "--allow-http" in run.json["error"]["hint"]
+    assert proxy.keys == []  # the 402 was fetched; no credential was sent
+    assert payer.mpp("--json", "channels", "list", "--all").json["channels"] == []
+    allowed = payer.mpp("--json", "request", url, "--signer", "payer", "--yes", "--allow-http", env=env)
+    assert allowed.exit_code == 0, allowed
+    assert [action for action, _key in proxy.keys] == ["open", "voucher"]

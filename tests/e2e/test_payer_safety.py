@@ -52,3 +52,25 @@ def test_topup_obeys_max_spend(payer: PayerHome, served: ServerProcess, how: str
     within = payer.mpp("--json", "topup", channel, "0.001", "--yes", *flag, env=env)
     assert within.exit_code == 0, within
     assert int(payer.record(channel)["deposit"]) == deposit + 1_000
+
+
+@pytest.fixture(scope="module")
+def ten_year_grace(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    running = ServerProcess.start(tmp_path_factory.mktemp("grace") / "home", "--ephemeral",
+                                  "--grace-period", str(10 * 365 * 86_400))
+    yield running
+    running.stop()
+
+
+def test_a_grace_period_above_the_maximum_is_refused_before_any_deposit(
+        ten_year_grace: ServerProcess, tmp_path: Path) -> None:
+    payer = file_payer(tmp_path / "payer", ten_year_grace.chain)
+    url = f"{ten_year_grace.url}/paid"
+    run = _pay(payer, url)
+    assert run.exit_code == 5, run
+    error = run.json["error"]
+    assert error["code"] == "E_POLICY" and "max_grace_period" in error["message"], run
+    assert "MPP_MAX_GRACE_PERIOD" in error["hint"], run
+    assert payer.mpp("--json", "channels", "list", "--all").json["channels"] == []
+    allowed = _pay(payer, url, env={"MPP_MAX_GRACE_PERIOD": str(10 * 365 * 86_400)})
+    assert allowed.exit_code == 0, allowed
