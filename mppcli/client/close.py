@@ -52,6 +52,10 @@ async def close(client: Client, record: ChannelRecord, options: PayOptions) -> C
             raise InputError(f"channel {record.channel_id} is {record.status.value}; a cooperative close "
                              "needs an open channel", channel_id=record.channel_id,
                              hint=_hint_for(record.status))
+        client.use_network(record.network)
+        finished = await _finished_on_chain(client, record)
+        if finished is not None:
+            return finished
         offer = await fresh_offer(client, record)
         await vet_offer(client, offer, options, opening=False)
         check_transport(record.url, client.allow_http)  # before a voucher for 0 may be signed
@@ -67,6 +71,20 @@ async def close(client: Client, record: ChannelRecord, options: PayOptions) -> C
         assert reply is not None
         raise PaymentRejected(f"the server refused the close: {reply.reason}", channel_id=record.channel_id,
                               hint=f"Force it on chain: `mpp close {record.channel_id} --force`.")
+
+
+async def _finished_on_chain(client: Client, record: ChannelRecord) -> Closed | None:
+    """A close the server already settled (it may have died before answering, or closed the channel
+    on its own): the chain says how it ended, so the record is finished from it without the server."""
+    from mppcli.chain.channel import ChannelStatus as OnChain
+
+    seen = await chainio.read_channel(client.rpc, record.channel_id, record.program_id)
+    if seen.account is not None and seen.account.status in (OnChain.OPEN, OnChain.CLOSING):
+        return None
+    updated = records.advance(client.store, record.channel_id, seen.event())
+    client.emit("closed", channelId=record.channel_id, settled=str(updated.settled),
+                refunded=str(updated.refunded), txHash=None)
+    return Closed(updated, None)
 
 
 def _close_payloads(client: Client, record: ChannelRecord) -> list[dict[str, Any]]:

@@ -213,3 +213,18 @@ def test_a_credential_goes_over_plain_http_only_to_loopback_unless_allowed(payer
     allowed = payer.mpp("--json", "request", url, "--signer", "payer", "--yes", "--allow-http", env=env)
     assert allowed.exit_code == 0, allowed
     assert [action for action, _key in proxy.keys] == ["open", "voucher"]
+
+
+def test_a_close_the_server_settled_before_dying_is_finished_from_the_chain(payer: PayerHome,
+                                                                          proxy: HostileProxy) -> None:
+    channel = _opened(payer, proxy)
+    proxy.mode = "close-then-die"
+    first = payer.mpp("--json", "close", channel, "--yes")
+    assert first.exit_code == 3, first  # the answer never came
+    assert proxy.log == ["cut the answer to a close the server answered 200"]
+    assert payer.record(channel)["status"] == "closing"
+    again = payer.mpp("--json", "close", channel, "--yes")  # the server is gone (503 for everything)
+    assert again.exit_code == 0, again
+    assert again.json["settled"] == str(PRICE) and again.json["status"] in ("closed", "pending-finalize")
+    record = payer.record(channel)
+    assert record["status"] == again.json["status"] and int(record["settled"]) == PRICE
