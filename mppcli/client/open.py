@@ -196,15 +196,36 @@ async def _send_open(client: Client, spec: RequestSpec, offer: Offer, plan: Plan
     reply = await send_credential(client, spec, offer.challenge, action.to_json())
     receipt = reply.receipt
     if receipt is None:
-        records.advance(client.store, record.channel_id, m.OpenRejected())
-        raise PaymentRejected(f"the server refused the open: {reply.reason}", channel_id=record.channel_id,
-                              hint="Nothing was deposited unless the server broadcast it; "
-                                   "`mpp channels sync` checks the chain.")
+        raise await _refused_open(client, record, reply.reason)
     if receipt.reference != record.channel_id:
         raise ProtocolViolation(f"the open receipt names channel {receipt.reference}, "
                                 f"not {record.channel_id}")
     return records.advance(client.store, record.channel_id, m.OpenAccepted(plan.deposit),
                            idle_timeout_seconds=receipt.idle_timeout_seconds or plan.idle_timeout)
+
+
+async def _refused_open(client: Client, record: ChannelRecord, reason: str) -> PaymentRejected:
+    """The server refused the open, but it holds our signed transaction and may have broadcast it.
+
+    The chain decides: a channel that exists is recorded as what it is (live), so it blocks another
+    deposit to this server; one that does not exist yet stays `opening` until it can no longer land
+    (`channels sync` rules it out then), which blocks another deposit just the same.
+    """
+    from mppcli.client import chainio
+
+    seen = await chainio.read_channel(client.rpc, record.channel_id, record.program_id)
+    if seen.account is None:
+        return PaymentRejected(f"the server refused the open: {reason}", channel_id=record.channel_id,
+                               hint="The server holds the signed open and could still broadcast it, so no "
+                                    "new channel is opened to it until `mpp channels sync` rules it out "
+                                    "(once its slot window has passed).")
+    updated = records.advance(client.store, record.channel_id, seen.event())
+    client.emit("info", message=f"the refused open of {record.channel_id} landed on chain anyway "
+                                f"(deposit {seen.account.deposit}); it is recorded as {updated.status.value}")
+    return PaymentRejected(f"the server refused the open but put the deposit on chain: {reason}",
+                           channel_id=record.channel_id,
+                           hint=f"The deposit is in channel {record.channel_id}: `mpp close "
+                                f"{record.channel_id}` settles it, `--force` if the server will not.")
 
 
 def _authorized_signer(client: Client, offer: Offer, plan: Plan) -> str:

@@ -228,3 +228,22 @@ def test_a_close_the_server_settled_before_dying_is_finished_from_the_chain(paye
     assert again.json["settled"] == str(PRICE) and again.json["status"] in ("closed", "pending-finalize")
     record = payer.record(channel)
     assert record["status"] == again.json["status"] and int(record["settled"]) == PRICE
+
+
+def test_a_refused_open_that_landed_is_recorded_live_and_blocks_a_second_deposit(
+        payer: PayerHome, proxy: HostileProxy, served: ServerProcess) -> None:
+    from tests.e2e.support import channel_account
+
+    proxy.mode = "refuse-open"  # the server broadcasts the open, then answers 402
+    run = _pay(payer, proxy, "request", f"{proxy.url}/paid", "--max-spend", "1")
+    assert run.exit_code == 4, run
+    channel = run.json["error"]["channelId"]
+    assert "put the deposit on chain" in run.json["error"]["message"]
+    assert channel_account(served.chain, channel) is not None
+    assert payer.record(channel)["status"] == "open"
+    for _ in range(2):  # later commands never deposit into another channel: they use that one
+        again = _pay(payer, proxy, "request", f"{proxy.url}/paid", "--max-spend", "1")
+        assert again.exit_code == 0 and again.json["channelId"] == channel, again
+    listed = payer.mpp("--json", "channels", "list", "--all").json["channels"]
+    assert [c["channelId"] for c in listed] == [channel]
+    assert [action for action, _key in proxy.keys].count("open") == 1
