@@ -26,6 +26,7 @@ from mppcli.client.credentials import check_transport, send_credential
 from mppcli.client.http import RequestSpec
 from mppcli.client.openings import save_opening
 from mppcli.client.policy import check_grace_period
+from mppcli.client.salvage import no_damaged_channel_to
 from mppcli.client.txcheck import OpenIntent, check_open
 from mppcli.client.vetting import vet_offer
 from mppcli.errors import (
@@ -78,6 +79,8 @@ async def open_channel(client: Client, spec: RequestSpec, offer: Offer, options:
             if existing is not None:
                 return existing, budget
         _no_unresolved_open(client, origin, payer)
+        if options.channel != "new":
+            await no_damaged_channel_to(client, payer, offer.request.recipient)
         plan = _plan(offer, options, budget, token_program, str(client.payer.pubkey))
         await _check_funds(client, offer, plan)
         await _confirm(client, origin, offer, plan, options)

@@ -74,3 +74,29 @@ def test_a_grace_period_above_the_maximum_is_refused_before_any_deposit(
     assert payer.mpp("--json", "channels", "list", "--all").json["channels"] == []
     allowed = _pay(payer, url, env={"MPP_MAX_GRACE_PERIOD": str(10 * 365 * 86_400)})
     assert allowed.exit_code == 0, allowed
+
+
+def test_a_damaged_record_blocks_a_second_deposit_and_sync_rebuilds_a_closable_record(
+        payer: PayerHome, served: ServerProcess) -> None:
+    url = f"{served.url}/paid"
+    channel = _opened(payer, url)
+    assert _pay(payer, url).exit_code == 0  # accepted: 2 prices
+    path = payer.home / "state" / "channels" / f"{channel}.json"
+    path.write_text(path.read_text()[:-80])  # torn at the end; the vouchers and URL are still there
+    blocked = _pay(payer, url)
+    assert blocked.exit_code == 5, blocked
+    error = blocked.json["error"]
+    assert error["code"] == "E_POLICY" and error["channelId"] == channel, blocked
+    assert "channels sync" in error["hint"] and "--channel new" in error["hint"]
+    assert payer.mpp("--json", "channels", "list", "--all").json["channels"] == []  # no second channel
+    synced = payer.mpp("--json", "channels", "sync")
+    assert synced.exit_code == 0, synced
+    (entry,) = synced.json["channels"]
+    assert (entry["channelId"], entry["discovered"], entry["status"]) == (channel, True, "open"), synced
+    rebuilt = payer.record(channel)
+    assert rebuilt["url"] == url and int(rebuilt["signedCumulative"]) == 2 * PRICE
+    closed = payer.mpp("--json", "close", channel, "--yes")
+    assert closed.exit_code == 0, closed
+    assert closed.json["settled"] == str(2 * PRICE)
+    assert channel_account(served.chain, channel) is None or \
+        channel_account(served.chain, channel).settled == 2 * PRICE
