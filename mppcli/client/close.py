@@ -25,6 +25,8 @@ from mppcli.client.signing import read_voucher, sign_and_record, signer_keypair,
 from mppcli.client.topup import channel_keys, fresh_offer
 from mppcli.client.vetting import vet_offer
 from mppcli.errors import InputError, PaymentRejected, PolicyError, ProtocolViolation, RpcError
+from mppcli.protocol.actions import CloseAction
+from mppcli.protocol.bearer import parse_authentication
 from mppcli.state.record import ChannelRecord, ChannelStatus, VoucherSigner
 
 FEE_LAMPORTS = 10_000
@@ -60,11 +62,12 @@ async def close(client: Client, record: ChannelRecord, options: PayOptions) -> C
         await vet_offer(client, offer, options, opening=False)
         check_transport(record.url, client.allow_http)  # before a voucher for 0 may be signed
         check_fresh(offer.challenge, client.clock())
-        payloads = _close_payloads(client, record)
+        actions = _close_actions(client, record)
         record = records.advance(client.store, record.channel_id, m.CloseSent())
         reply = None
-        for payload in payloads:
-            reply = await send_credential(client, RequestSpec("GET", record.url), offer.challenge, payload)
+        for action in actions:
+            reply = await send_credential(client, RequestSpec("GET", record.url), offer.challenge,
+                                          action.to_json())
             if reply.ok:
                 return await _settled(client, record, reply)
         await _reopen_if_still_open(client, record)
@@ -87,21 +90,23 @@ async def _finished_on_chain(client: Client, record: ChannelRecord) -> Closed | 
     return Closed(updated, None)
 
 
-def _close_payloads(client: Client, record: ChannelRecord) -> list[dict[str, Any]]:
+def _close_actions(client: Client, record: ChannelRecord) -> list[CloseAction]:
     """What to close with, in order: the accepted voucher, then an unconfirmed signed one."""
-    base = {"action": "close", "channelId": record.channel_id}
     if record.voucher_signer is VoucherSigner.OPERATOR:
-        return [{**base, "authentication": record.authentication}]
+        if record.authentication is None:
+            raise InputError(f"operator channel {record.channel_id} has no bearer proof on record",
+                             channel_id=record.channel_id, hint=_hint_for(ChannelStatus.ORPHANED))
+        return [CloseAction(record.channel_id, authentication=parse_authentication(record.authentication))]
     texts = [t for t in (record.last_accepted_voucher, record.last_signed_voucher) if t]
     vouchers = []
     for text in dict.fromkeys(texts):  # keep order, drop the duplicate when both are the same
         voucher = read_voucher(text)
         if voucher.voucher.cumulative_amount >= record.accepted_cumulative:
-            vouchers.append(voucher.to_json())
+            vouchers.append(voucher)
     if not vouchers:  # nothing was ever paid: a voucher for 0 authenticates the close
         signed, _ = sign_and_record(client, record, signer_keypair(client, record), 0)
-        vouchers.append(read_voucher(voucher_text(signed)).to_json())
-    return [{**base, "voucher": v} for v in vouchers]
+        vouchers.append(read_voucher(voucher_text(signed)))
+    return [CloseAction(record.channel_id, voucher=v) for v in vouchers]
 
 
 async def _settled(client: Client, record: ChannelRecord, reply: Reply) -> Closed:
