@@ -73,6 +73,21 @@ def _check_amount(text: str) -> str:
     return text.strip()
 
 
+def _check_seconds(text: str) -> str:
+    if not re.fullmatch(r"[0-9]+", text.strip()):
+        raise ValueError(f"{text!r} is not a whole number of seconds")
+    return str(int(text.strip()))
+
+
+def _check_bool(text: str) -> str:
+    value = text.strip().lower()
+    if value in ("true", "yes", "1", "on"):
+        return "true"
+    if value in ("false", "no", "0", "off"):
+        return "false"
+    raise ValueError(f"{text!r} is not true or false")
+
+
 def _one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
     def check(text: str) -> str:
         if text.strip() not in choices:
@@ -107,6 +122,12 @@ SPECS: dict[str, SettingSpec] = {
         SettingSpec("confirm", "MPP_CONFIRM", "first-open",
                     "when to ask before locking funds: first-open|always|never", _one_of(CONFIRM_POLICIES)),
         SettingSpec("output", "MPP_OUTPUT", "text", "default output: text|json", _one_of(OUTPUT_MODES)),
+        SettingSpec("max_grace_period", "MPP_MAX_GRACE_PERIOD", "86400",
+                    "longest forced-close grace period (seconds) a deposit may be opened under",
+                    _check_seconds),
+        SettingSpec("allow_http", "MPP_ALLOW_HTTP", "false",
+                    "send payment credentials over plain http:// to non-loopback hosts: true|false",
+                    _check_bool),
     )
 }
 
@@ -132,6 +153,8 @@ class Settings:
     max_spend: Setting
     confirm: Setting
     output: Setting
+    max_grace_period: Setting
+    allow_http: Setting
 
     def get(self, key: str) -> Setting:
         setting: Setting = getattr(self, spec_for(key).key)

@@ -35,6 +35,9 @@ DepositOpt = Annotated[str | None, typer.Option(
 MaxSpendOpt = Annotated[str | None, typer.Option(
     "--max-spend", metavar="AMT", help="Most this command may pay, and may deposit, in token units "
                                        "(default: MPP_MAX_SPEND / config).")]
+AllowHttpOpt = Annotated[bool, typer.Option(
+    "--allow-http", help="Send payment credentials over plain http:// to a non-loopback host "
+                         "(default: MPP_ALLOW_HTTP / config allow_http; they are bearer tokens).")]
 IdleOpt = Annotated[int | None, typer.Option(
     "--idle-timeout", metavar="SECS", help="Idle timeout to choose among the server's options.")]
 ChannelOpt = Annotated[str, typer.Option(
@@ -79,13 +82,14 @@ def open_cmd(ctx: typer.Context, url: UrlArg, deposit: DepositOpt = None, max_sp
              idle_timeout: IdleOpt = None, yes: YesOpt = False, new: Annotated[bool, typer.Option(
                  "--new", help="Open another channel even if one is live.")] = False,
              signer: SignerOpt = "session", allow_mint: AllowMintOpt = None, wallet: WalletOpt = None,
-             keypair: KeypairOpt = None, rpc: RpcUrlOpt = None, json: JsonOpt = False) -> None:
+             keypair: KeypairOpt = None, rpc: RpcUrlOpt = None, json: JsonOpt = False,
+              allow_http: AllowHttpOpt = False) -> None:
     """Open a payment channel for the URL's session challenge."""
     def action(env: Env) -> Outcome:
         from mppcli.client.http import request_spec
         from mppcli.client.open import open_for
 
-        who = Who(wallet, keypair, rpc)
+        who = Who(wallet, keypair, rpc, allow_http)
         options = _options(env, who, deposit=deposit, max_spend=max_spend, idle_timeout=idle_timeout,
                            yes=yes, signer=signer, allow_mints=allow_mint, channel="new" if new else "auto")
         spec = request_spec(url, None, [], None)
@@ -121,13 +125,13 @@ def request_cmd(ctx: typer.Context, url: UrlArg, method: MethodOpt = None, heade
                                                       help="Print the status line and headers.")] = False,
                 yes: YesOpt = False, signer: SignerOpt = "session", allow_mint: AllowMintOpt = None,
                 wallet: WalletOpt = None, keypair: KeypairOpt = None, rpc: RpcUrlOpt = None,
-                json: JsonOpt = False) -> None:
+                json: JsonOpt = False, allow_http: AllowHttpOpt = False) -> None:
     """One paid request, curl-like: opens a channel when needed, pays exactly the price."""
     def action(env: Env) -> Outcome | None:
         from mppcli.client.http import request_spec
         from mppcli.client.request import paid_request
 
-        who = Who(wallet, keypair, rpc)
+        who = Who(wallet, keypair, rpc, allow_http)
         options = _options(env, who, deposit=deposit, max_spend=max_spend, idle_timeout=idle_timeout,
                            yes=yes, signer=signer, allow_mints=allow_mint, channel=channel)
         spec = request_spec(url, method, header or [], data)
@@ -189,7 +193,8 @@ def stream_cmd(ctx: typer.Context, url: UrlArg, method: MethodOpt = None, header
                ndjson: Annotated[bool, typer.Option("--ndjson", help="One JSON object per event.")] = False,
                retries: RetriesOpt = 3, yes: YesOpt = False, signer: SignerOpt = "session",
                allow_mint: AllowMintOpt = None, wallet: WalletOpt = None, keypair: KeypairOpt = None,
-               rpc: RpcUrlOpt = None, json: JsonOpt = False) -> None:
+               rpc: RpcUrlOpt = None, json: JsonOpt = False,
+              allow_http: AllowHttpOpt = False) -> None:
     """Consume a metered SSE stream, committing vouchers as the server meters."""
     def action(env: Env) -> Outcome | None:
         from mppcli.client.events import Event
@@ -197,7 +202,7 @@ def stream_cmd(ctx: typer.Context, url: UrlArg, method: MethodOpt = None, header
         from mppcli.client.stream import stream
         from mppcli.errors import MppError
 
-        who = Who(wallet, keypair, rpc)
+        who = Who(wallet, keypair, rpc, allow_http)
         options = _options(env, who, deposit=deposit, max_spend=max_spend, idle_timeout=idle_timeout,
                            yes=yes, signer=signer, allow_mints=allow_mint, channel=channel, retries=retries)
         spec = request_spec(url, method, header or [], data)
@@ -233,15 +238,17 @@ def _printer(env: Env) -> Callable[[str], None]:
 def topup_cmd(ctx: typer.Context,
               channel: Annotated[str, typer.Argument(metavar="CHANNEL", help="Channel id, prefix or URL.")],
               amount: Annotated[str, typer.Argument(metavar="AMOUNT", help="Amount in token units.")],
+              max_spend: MaxSpendOpt = None,
               yes: YesOpt = False, wallet: WalletOpt = None, keypair: KeypairOpt = None,
-              rpc: RpcUrlOpt = None, json: JsonOpt = False) -> None:
-    """Add to a channel's deposit."""
+              rpc: RpcUrlOpt = None, json: JsonOpt = False,
+              allow_http: AllowHttpOpt = False) -> None:
+    """Add to a channel's deposit (within --max-spend / max_spend, like every paying command)."""
     def action(env: Env) -> Outcome:
         from mppcli.client.context import token_amount
-        from mppcli.client.topup import top_up
+        from mppcli.client.topup import requested_top_up
 
-        who = Who(wallet, keypair, rpc)
-        options = _options(env, who, yes=yes)
+        who = Who(wallet, keypair, rpc, allow_http)
+        options = _options(env, who, yes=yes, max_spend=max_spend)
         record = _store(env).find(channel)
         base = token_amount(amount, record.decimals, "AMOUNT")
         assert base is not None
@@ -249,7 +256,7 @@ def topup_cmd(ctx: typer.Context,
 
         async def flow(client: Client) -> TopUpResult:
             with client.store.lock(record.channel_id, purpose="topping up"):
-                return await top_up(client, client.store.get(record.channel_id), base, options)
+                return await requested_top_up(client, client.store.get(record.channel_id), base, options)
 
         result = run_flow(env, who, flow, notes_sink(env))
         data = {"channelId": result.record.channel_id, "deposit": str(result.record.deposit),
@@ -276,14 +283,15 @@ def close_cmd(ctx: typer.Context,
               finalize: Annotated[bool, typer.Option("--finalize", help="After the grace period: seal "
                                                                         "and withdraw.")] = False,
               yes: YesOpt = False, wallet: WalletOpt = None, keypair: KeypairOpt = None,
-              rpc: RpcUrlOpt = None, json: JsonOpt = False) -> None:
+              rpc: RpcUrlOpt = None, json: JsonOpt = False,
+              allow_http: AllowHttpOpt = False) -> None:
     """Close a channel: cooperatively through the server, or on chain (--force, then --finalize)."""
     def action(env: Env) -> Outcome:
         from mppcli.errors import UsageError
 
         if force and finalize:
             raise UsageError("--force and --finalize are two steps; run them one after the other")
-        who = Who(wallet, keypair, rpc)
+        who = Who(wallet, keypair, rpc, allow_http)
         targets = _close_targets(env, channel, all_, force or finalize)
         if force:
             return _force(env, who, targets[0], yes)

@@ -34,6 +34,7 @@ class Who:
     wallet: str | None = None
     keypair: Path | None = None
     url: str | None = None
+    allow_http: bool = False  # --allow-http (else the `allow_http` setting)
 
 
 def settings(env: Env, who: Who, max_spend: str | None = None) -> Settings:
@@ -49,7 +50,8 @@ def pay_options(env: Env, who: Who, **given: Any) -> PayOptions:
 
     resolved = settings(env, who, given.pop("max_spend", None))
     return PayOptions(max_spend=resolved.max_spend.value,
-                      confirm_policy=resolved.confirm.value or "first-open", **given)
+                      confirm_policy=resolved.confirm.value or "first-open",
+                      max_grace_period=int(resolved.max_grace_period.value or 0), **given)
 
 
 def run_flow(env: Env, who: Who, flow: Callable[[Client], Awaitable[T]],
@@ -73,7 +75,8 @@ async def _run(env: Env, who: Who, flow: Callable[[Client], Awaitable[T]],
             http=http,
             rpc_factory=lambda network: _rpc(env, resolved.rpc_url, network),
             payer_loader=lambda: _payer(env, who), clock=env.clock, sink=sink or discard,
-            confirm=_asker(env) if env.can_prompt else None)
+            confirm=_asker(env) if env.can_prompt else None,
+            allow_http=who.allow_http or resolved.allow_http.value == "true")
         try:
             return await flow(client)
         finally:

@@ -19,12 +19,14 @@ from typing import Any
 from mppcli.client import chainio, records
 from mppcli.client import machine as m
 from mppcli.client.context import Client, PayOptions
-from mppcli.client.credentials import Reply, send_credential
+from mppcli.client.credentials import Reply, check_fresh, check_transport, send_credential
 from mppcli.client.http import RequestSpec
 from mppcli.client.signing import read_voucher, sign_and_record, signer_keypair, voucher_text
 from mppcli.client.topup import channel_keys, fresh_offer
 from mppcli.client.vetting import vet_offer
 from mppcli.errors import InputError, PaymentRejected, PolicyError, ProtocolViolation, RpcError
+from mppcli.protocol.actions import CloseAction
+from mppcli.protocol.bearer import parse_authentication
 from mppcli.state.record import ChannelRecord, ChannelStatus, VoucherSigner
 
 FEE_LAMPORTS = 10_000
@@ -52,13 +54,20 @@ async def close(client: Client, record: ChannelRecord, options: PayOptions) -> C
             raise InputError(f"channel {record.channel_id} is {record.status.value}; a cooperative close "
                              "needs an open channel", channel_id=record.channel_id,
                              hint=_hint_for(record.status))
+        client.use_network(record.network)
+        finished = await _finished_on_chain(client, record)
+        if finished is not None:
+            return finished
         offer = await fresh_offer(client, record)
         await vet_offer(client, offer, options, opening=False)
-        payloads = _close_payloads(client, record)
+        check_transport(record.url, client.allow_http)  # before a voucher for 0 may be signed
+        check_fresh(offer.challenge, client.clock())
+        actions = _close_actions(client, record)
         record = records.advance(client.store, record.channel_id, m.CloseSent())
         reply = None
-        for payload in payloads:
-            reply = await send_credential(client, RequestSpec("GET", record.url), offer.challenge, payload)
+        for action in actions:
+            reply = await send_credential(client, RequestSpec("GET", record.url), offer.challenge,
+                                          action.to_json())
             if reply.ok:
                 return await _settled(client, record, reply)
         await _reopen_if_still_open(client, record)
@@ -67,21 +76,37 @@ async def close(client: Client, record: ChannelRecord, options: PayOptions) -> C
                               hint=f"Force it on chain: `mpp close {record.channel_id} --force`.")
 
 
-def _close_payloads(client: Client, record: ChannelRecord) -> list[dict[str, Any]]:
+async def _finished_on_chain(client: Client, record: ChannelRecord) -> Closed | None:
+    """A close the server already settled (it may have died before answering, or closed the channel
+    on its own): the chain says how it ended, so the record is finished from it without the server."""
+    from mppcli.chain.channel import ChannelStatus as OnChain
+
+    seen = await chainio.read_channel(client.rpc, record.channel_id, record.program_id)
+    if seen.account is not None and seen.account.status in (OnChain.OPEN, OnChain.CLOSING):
+        return None
+    updated = records.advance(client.store, record.channel_id, seen.event())
+    client.emit("closed", channelId=record.channel_id, settled=str(updated.settled),
+                refunded=str(updated.refunded), txHash=None)
+    return Closed(updated, None)
+
+
+def _close_actions(client: Client, record: ChannelRecord) -> list[CloseAction]:
     """What to close with, in order: the accepted voucher, then an unconfirmed signed one."""
-    base = {"action": "close", "channelId": record.channel_id}
     if record.voucher_signer is VoucherSigner.OPERATOR:
-        return [{**base, "authentication": record.authentication}]
+        if record.authentication is None:
+            raise InputError(f"operator channel {record.channel_id} has no bearer proof on record",
+                             channel_id=record.channel_id, hint=_hint_for(ChannelStatus.ORPHANED))
+        return [CloseAction(record.channel_id, authentication=parse_authentication(record.authentication))]
     texts = [t for t in (record.last_accepted_voucher, record.last_signed_voucher) if t]
     vouchers = []
     for text in dict.fromkeys(texts):  # keep order, drop the duplicate when both are the same
         voucher = read_voucher(text)
         if voucher.voucher.cumulative_amount >= record.accepted_cumulative:
-            vouchers.append(voucher.to_json())
+            vouchers.append(voucher)
     if not vouchers:  # nothing was ever paid: a voucher for 0 authenticates the close
         signed, _ = sign_and_record(client, record, signer_keypair(client, record), 0)
-        vouchers.append(read_voucher(voucher_text(signed)).to_json())
-    return [{**base, "voucher": v} for v in vouchers]
+        vouchers.append(read_voucher(voucher_text(signed)))
+    return [CloseAction(record.channel_id, voucher=v) for v in vouchers]
 
 
 async def _settled(client: Client, record: ChannelRecord, reply: Reply) -> Closed:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from mppcli.wallet.signer import Payer
 
 CONFIRM_FIRST_OPEN, CONFIRM_ALWAYS, CONFIRM_NEVER = "first-open", "always", "never"
+DEFAULT_MAX_GRACE_PERIOD = 86_400  # a day: the longest a non-cooperating server can lock a deposit
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class PayOptions:
     allow_mints: frozenset[str] = frozenset()
     confirm_policy: str = CONFIRM_FIRST_OPEN
     retries: int = 3
+    max_grace_period: int = DEFAULT_MAX_GRACE_PERIOD  # seconds (setting `max_grace_period`)
 
 
 def token_amount(text: str | None, decimals: int, flag: str) -> int | None:
@@ -82,6 +84,7 @@ class Client:
     sink: Sink = discard
     confirm: Callable[[str], Awaitable[bool]] | None = None
     network: str | None = None
+    allow_http: bool = False  # send credentials over plain http:// to non-loopback hosts
     _rpc: Rpc | None = field(default=None, repr=False)
     _payer: Payer | None = field(default=None, repr=False)
 

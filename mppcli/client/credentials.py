@@ -14,7 +14,7 @@ from typing import Any
 
 from mppcli.client.context import Client
 from mppcli.client.http import Answer, RequestSpec
-from mppcli.errors import MalformedError, ProtocolViolation
+from mppcli.errors import MalformedError, PolicyError, ProtocolViolation
 from mppcli.protocol.auth import Challenge, Credential, format_authorization
 from mppcli.protocol.receipt import SessionReceipt, parse_receipt
 
@@ -42,16 +42,59 @@ def authorization(challenge: Challenge, payload: dict[str, Any]) -> str:
 
 async def send_credential(client: Client, spec: RequestSpec, challenge: Challenge,
                           payload: dict[str, Any], extra: tuple[tuple[str, str], ...] = (),
-                          sender: Sender | None = None) -> Reply:
+                          sender: Sender | None = None, check_expiry: bool = True) -> Reply:
     """Send `spec` with the credential; a success must carry a valid receipt for this challenge.
 
     `sender` replaces the buffered send (the stream flow keeps the response open instead).
     """
+    check_transport(spec.url, client.allow_http)
+    if check_expiry:  # off only for `use`, which must echo the (older) opening challenge
+        check_fresh(challenge, client.clock())
     request = spec.with_header("Authorization", authorization(challenge, payload))
     for name, value in extra:
         request = request.with_header(name, value)
     answer = await (sender or client.http.send)(request)
     return Reply(answer, receipt_of(answer, challenge))
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_transport(url: str, allow_http: bool) -> None:
+    """A credential is a bearer token (spec, Transport Security: TLS): plain http:// only to this
+    machine, unless the user said otherwise."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme != "http" or allow_http or is_loopback(parts.hostname or ""):
+        return
+    raise PolicyError(
+        f"refusing to send a payment credential to {parts.hostname} over plain http://: anyone on the "
+        "way can read it and spend with it (the spec requires TLS)",
+        hint="Use the https:// URL; if you accept the risk, pass --allow-http (or MPP_ALLOW_HTTP=true, "
+             "`mpp config set allow_http true`).")
+
+
+def check_fresh(challenge: Challenge, now: float) -> None:
+    """Every credential echoes a challenge that has not expired (spec: `expires`), not only an open."""
+    if challenge.expires is None:
+        return
+    from mppcli.client.policy import check_expires
+    from mppcli.protocol.auth import parse_rfc3339
+
+    try:
+        expires_at = parse_rfc3339(challenge.expires, "expires")
+    except MalformedError as exc:
+        raise ProtocolViolation(f"the server's challenge has a malformed expires: {exc}") from None
+    check_expires(expires_at, now)
 
 
 def receipt_of(answer: Answer, challenge: Challenge) -> SessionReceipt | None:

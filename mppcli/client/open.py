@@ -22,9 +22,11 @@ from mppcli.client import machine as m
 from mppcli.client import records
 from mppcli.client.challenge import Offer
 from mppcli.client.context import Client, PayOptions, origin_of, token_amount
-from mppcli.client.credentials import send_credential
+from mppcli.client.credentials import check_transport, send_credential
 from mppcli.client.http import RequestSpec
 from mppcli.client.openings import save_opening
+from mppcli.client.policy import check_grace_period
+from mppcli.client.salvage import no_damaged_channel_to
 from mppcli.client.txcheck import OpenIntent, check_open
 from mppcli.client.vetting import vet_offer
 from mppcli.errors import (
@@ -67,6 +69,8 @@ async def open_channel(client: Client, spec: RequestSpec, offer: Offer, options:
     if details.is_resume:
         raise ProtocolViolation("the server offers only a resume challenge for a channel this machine "
                                 "does not know; a new channel cannot be opened from it")
+    check_transport(spec.url, client.allow_http)  # before anything is signed or recorded
+    check_grace_period(details.grace_period_seconds, options.max_grace_period)
     token_program = await vet_offer(client, offer, options, opening=True)
     origin, payer = origin_of(spec.url), str(client.payer.pubkey)
     with client.store.open_lock(payer, origin):
@@ -75,6 +79,8 @@ async def open_channel(client: Client, spec: RequestSpec, offer: Offer, options:
             if existing is not None:
                 return existing, budget
         _no_unresolved_open(client, origin, payer)
+        if options.channel != "new":
+            await no_damaged_channel_to(client, payer, offer.request.recipient)
         plan = _plan(offer, options, budget, token_program, str(client.payer.pubkey))
         await _check_funds(client, offer, plan)
         await _confirm(client, origin, offer, plan, options)
@@ -193,15 +199,36 @@ async def _send_open(client: Client, spec: RequestSpec, offer: Offer, plan: Plan
     reply = await send_credential(client, spec, offer.challenge, action.to_json())
     receipt = reply.receipt
     if receipt is None:
-        records.advance(client.store, record.channel_id, m.OpenRejected())
-        raise PaymentRejected(f"the server refused the open: {reply.reason}", channel_id=record.channel_id,
-                              hint="Nothing was deposited unless the server broadcast it; "
-                                   "`mpp channels sync` checks the chain.")
+        raise await _refused_open(client, record, reply.reason)
     if receipt.reference != record.channel_id:
         raise ProtocolViolation(f"the open receipt names channel {receipt.reference}, "
                                 f"not {record.channel_id}")
     return records.advance(client.store, record.channel_id, m.OpenAccepted(plan.deposit),
                            idle_timeout_seconds=receipt.idle_timeout_seconds or plan.idle_timeout)
+
+
+async def _refused_open(client: Client, record: ChannelRecord, reason: str) -> PaymentRejected:
+    """The server refused the open, but it holds our signed transaction and may have broadcast it.
+
+    The chain decides: a channel that exists is recorded as what it is (live), so it blocks another
+    deposit to this server; one that does not exist yet stays `opening` until it can no longer land
+    (`channels sync` rules it out then), which blocks another deposit just the same.
+    """
+    from mppcli.client import chainio
+
+    seen = await chainio.read_channel(client.rpc, record.channel_id, record.program_id)
+    if seen.account is None:
+        return PaymentRejected(f"the server refused the open: {reason}", channel_id=record.channel_id,
+                               hint="The server holds the signed open and could still broadcast it, so no "
+                                    "new channel is opened to it until `mpp channels sync` rules it out "
+                                    "(once its slot window has passed).")
+    updated = records.advance(client.store, record.channel_id, seen.event())
+    client.emit("info", message=f"the refused open of {record.channel_id} landed on chain anyway "
+                                f"(deposit {seen.account.deposit}); it is recorded as {updated.status.value}")
+    return PaymentRejected(f"the server refused the open but put the deposit on chain: {reason}",
+                           channel_id=record.channel_id,
+                           hint=f"The deposit is in channel {record.channel_id}: `mpp close "
+                                f"{record.channel_id}` settles it, `--force` if the server will not.")
 
 
 def _authorized_signer(client: Client, offer: Offer, plan: Plan) -> str:

@@ -30,5 +30,5 @@ def load_opening(paths: Paths, channel_id: str) -> Challenge | None:
     """The opening challenge, or None when it was never kept (or is unreadable)."""
     try:
         return validate_challenge(json.loads(_path(paths, channel_id).read_text()), "stored challenge")
-    except (OSError, ValueError, MalformedError):
+    except (OSError, ValueError, MalformedError, RecursionError):
         return None

@@ -133,10 +133,11 @@ def check_mint_account(terms: OfferedTerms, owner: str | None, data: bytes | Non
 
 
 def check_expires(expires_at: float | None, now: float) -> None:
-    """A challenge that expired cannot be opened from (a skewed clock shows up here too)."""
+    """No credential echoes a challenge that expired: open, voucher, top-up, close (a skewed clock
+    shows up here too)."""
     if expires_at is not None and expires_at <= now:
         raise ProtocolViolation(
-            "the server's challenge had already expired when it arrived",
+            "the server's challenge had already expired when it arrived; nothing was signed or sent for it",
             hint="Check this machine's clock; then retry.")
 
 
@@ -165,3 +166,14 @@ def check_same_terms(opened: SessionTerms, offered: OfferedTerms) -> None:
     if changes:
         said = "; ".join(f"{name} {before} -> {after}" for name, before, after in changes)
         raise ProtocolViolation(f"the server changed the session's terms mid-session: {said}")
+
+
+def check_grace_period(offered: int | None, maximum: int) -> None:
+    """A server that never cooperates holds the deposit for the grace period (spec, Forced Close):
+    refuse one longer than the user allows before anything is signed."""
+    if offered is not None and offered > maximum:
+        raise PolicyError(
+            f"the server asks for a forced-close grace period of {offered} s; max_grace_period "
+            f"allows at most {maximum} s",
+            hint="If you accept a deposit locked that long, raise it with MPP_MAX_GRACE_PERIOD=SECONDS "
+                 "or `mpp config set max_grace_period SECONDS`.")

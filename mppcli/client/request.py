@@ -11,7 +11,7 @@ it recognises it.
 
 from __future__ import annotations
 
-import re
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,13 +21,24 @@ from mppcli.client import machine as m
 from mppcli.client import records
 from mppcli.client.challenge import Offer, offer_of
 from mppcli.client.context import Client, PayOptions, budget_for
-from mppcli.client.credentials import Reply, Sender, send_credential
+from mppcli.client.credentials import (
+    Reply,
+    Sender,
+    check_fresh,
+    check_transport,
+    problem_text,
+    send_credential,
+)
 from mppcli.client.http import Answer, RequestSpec
 from mppcli.client.openings import load_opening
 from mppcli.client.resolve import channel_for, retire_if_gone
 from mppcli.client.signing import read_voucher, sign_and_record, signer_keypair, voucher_text
 from mppcli.client.topup import top_up
-from mppcli.errors import PaymentRejected, ProtocolViolation, channel_context
+from mppcli.errors import MalformedError, NetworkError, PaymentRejected, ProtocolViolation, channel_context
+from mppcli.protocol.actions import UseAction, VoucherAction
+from mppcli.protocol.auth import Challenge
+from mppcli.protocol.bearer import parse_authentication
+from mppcli.protocol.problem import ACCEPTED_CUMULATIVE, AVAILABLE, REQUIRED
 from mppcli.protocol.receipt import SessionReceipt
 from mppcli.protocol.voucher import SignedVoucher
 from mppcli.state.record import ChannelRecord, VoucherSigner
@@ -102,26 +113,34 @@ class _Try:
 
 async def _pay_voucher(client: Client, spec: RequestSpec, offer: Offer, record: ChannelRecord,
                        options: PayOptions, budget: m.Budget, sender: Sender | None) -> Paid:
+    check_transport(spec.url, client.allow_http)  # before anything is signed for it
+    check_fresh(offer.challenge, client.clock())
     record, budget = await covered(client, spec, record, offer, options, budget,
                                    lambda v, b: m.request_cumulative(v, offer.price, b))
     pay = _Payment(client, spec, offer, record.channel_id, options, sender, signer_keypair(client, record))
-    attempt = await pay.fresh(budget, m.request_cumulative)
-    for recover in (pay.resend_stored, pay.beyond_unconfirmed, pay.after_top_up):
-        if attempt.reply.ok:
-            break
-        attempt = await recover(attempt)
+    attempt = await pay.first(budget)
+    if not attempt.reply.ok:
+        attempt = await pay.after_top_up(attempt)
     if not attempt.reply.ok:
         raise PaymentRejected(f"the server refused the voucher for {attempt.cumulative}: "
                               f"{attempt.reply.reason}",
                               channel_id=record.channel_id,
-                              hint="`mpp channels sync` shows the channel on chain; `mpp close` ends it.")
+                              hint="Nothing more was signed for the refusal. `mpp channels sync` shows the "
+                                   "channel on chain; `mpp close` settles what the server accepted.")
     return _accept(client, record, attempt.reply, attempt.cumulative, attempt.budget,
                    voucher_text(attempt.signed))
 
 
 @dataclass(frozen=True)
 class _Payment:
-    """The ways to get one request paid, tried in order after a refusal."""
+    """One request paid by one voucher; a retry only ever re-sends that same voucher.
+
+    The retry rule (issue 10 item 15): after a refusal nothing higher is signed. A voucher is
+    re-sent byte-identical (with the same Idempotency-Key) after a transport failure, after a
+    top-up the refusal asked for, and — when an earlier run left it unconfirmed — as the first
+    thing a later run sends. A higher voucher is signed only above what the server confirmed
+    holding (a receipt, or its refusal's `acceptedCumulative` naming our own highest voucher).
+    """
 
     client: Client
     spec: RequestSpec
@@ -134,65 +153,135 @@ class _Payment:
     def _record(self) -> ChannelRecord:
         return self.client.store.get(self.channel_id)
 
-    async def _send(self, signed: SignedVoucher) -> Reply:
-        payload = {"action": "voucher", "channelId": self.channel_id, "voucher": signed.to_json()}
-        return await send_credential(self.client, self.spec, self.offer.challenge, payload,
-                                     sender=self.sender)
+    async def _send(self, signed: SignedVoucher, challenge: Challenge | None = None) -> Reply:
+        """Send `signed`; a transport failure is retried once with the same challenge and key
+        (spec, Concurrency and Idempotency: the server answers a processed request from its cache)."""
+        payload = VoucherAction(self.channel_id, signed).to_json()
+        extra = ((IDEMPOTENCY_HEADER, voucher_idempotency_key(signed)),)
+        echo = challenge or self.offer.challenge
+        try:
+            return await send_credential(self.client, self.spec, echo, payload, extra=extra,
+                                         sender=self.sender)
+        except NetworkError as exc:
+            if self.sender is not None:
+                raise
+            self.client.emit("retry", channelId=self.channel_id, reason=exc.message,
+                             cumulative=str(signed.voucher.cumulative_amount))
+            return await send_credential(self.client, self.spec, echo, payload, extra=extra)
 
-    async def fresh(self, budget: m.Budget, decide: Callable[[m.ChannelView, int, m.Budget], int]) -> _Try:
-        """Sign (and record) the voucher `decide` picks, then send it."""
-        record = self._record()
-        view = records.view_of(record)
-        cumulative = decide(view, self.offer.price, budget)
-        signed, _ = sign_and_record(self.client, record, self.keypair, cumulative)
-        self.client.emit("voucher", channelId=self.channel_id, cumulative=str(cumulative))
-        return _Try(await self._send(signed), signed, budget.after_signing(view, cumulative))
-
-    async def resend_stored(self, attempt: _Try) -> _Try:
-        """A higher voucher signed earlier but never confirmed: the identical bytes (no new exposure)."""
+    async def first(self, budget: m.Budget) -> _Try:
+        """The voucher this request is paid with: an unconfirmed one of an earlier run, else a new one."""
         record = self._record()
         stored = record.last_signed_voucher
-        if attempt.reply.answer.status != 402 or not stored or \
-                record.signed_cumulative <= max(attempt.cumulative, record.accepted_cumulative):
-            return attempt
-        self.client.emit("retry", channelId=self.channel_id, cumulative=str(record.signed_cumulative),
-                         reason=attempt.reply.reason)
+        if record.signed_cumulative <= record.accepted_cumulative or not stored:
+            return await self.fresh(budget)
         signed = read_voucher(stored)
-        reply = await self._send(signed)
-        return _Try(reply, signed, attempt.budget) if reply.ok else attempt
-
-    async def beyond_unconfirmed(self, attempt: _Try) -> _Try:
-        """The refused voucher was our unconfirmed highest one: the server may hold it already."""
-        record = self._record()
-        if attempt.reply.answer.status != 402 or record.accepted_cumulative >= record.signed_cumulative \
-                or attempt.cumulative != record.signed_cumulative:
+        self.client.emit("retry", channelId=self.channel_id, cumulative=str(record.signed_cumulative),
+                         reason="re-sending the voucher an earlier run left unconfirmed")
+        attempt = _Try(await self._send(signed), signed, budget)
+        if attempt.reply.ok or not self._holds(attempt):
             return attempt
-        self.client.emit("retry", channelId=self.channel_id, reason=attempt.reply.reason)
-        price = self.offer.price
-        _, budget = await covered(self.client, self.spec, record, self.offer, self.options, attempt.budget,
-                                  lambda v, b: m.retry_cumulative(v, price, b))
-        return await self.fresh(budget, m.retry_cumulative)
+        _, budget = await covered(self.client, self.spec, self._record(), self.offer, self.options, budget,
+                                  lambda v, b: m.request_cumulative(v, self.offer.price, b))
+        return await self.fresh(budget, fresh_challenge(attempt.reply.answer, self.offer))
+
+    def _holds(self, attempt: _Try) -> bool:
+        """Whether the refusal says the server already holds our unconfirmed voucher (then it is
+        recorded as accepted: the server can settle it anyway, and it is no more than we signed)."""
+        claimed = problem_amount(attempt.reply.answer, ACCEPTED_CUMULATIVE)
+        if claimed is None:
+            return False
+        record = self._record()
+        if claimed > record.signed_cumulative:
+            raise ProtocolViolation(f"the server claims it accepted {claimed}, above the "
+                                    f"{record.signed_cumulative} this client signed",
+                                    channel_id=self.channel_id)
+        if claimed != attempt.cumulative:
+            return False
+        view = records.view_of(record)
+        records.advance(self.client.store, self.channel_id,
+                        m.VoucherAccepted(cumulative=claimed, spent=view.spent),
+                        last_accepted_voucher=voucher_text(attempt.signed))
+        return True
+
+    async def fresh(self, budget: m.Budget, challenge: Challenge | None = None) -> _Try:
+        """Sign (and record) `accepted + price`, then send it."""
+        record = self._record()
+        view = records.view_of(record)
+        cumulative = m.request_cumulative(view, self.offer.price, budget)
+        signed, _ = sign_and_record(self.client, record, self.keypair, cumulative)
+        self.client.emit("voucher", channelId=self.channel_id, cumulative=str(cumulative))
+        return _Try(await self._send(signed, challenge), signed, budget.after_signing(view, cumulative))
 
     async def after_top_up(self, attempt: _Try) -> _Try:
-        """A refusal about the deposit (a crash may have left capacity held for unpaid deliveries):
-        top up within --max-spend and resend the same voucher once."""
-        if not about_capacity(attempt.reply.reason) or not attempt.budget.room_to_lock():
+        """A refusal for want of deposit: top up within --max-spend, then re-send the same voucher."""
+        short = capacity_shortfall(attempt.reply.answer, attempt.cumulative)
+        if short is None or not attempt.budget.room_to_lock():
             return attempt
         record = self._record()
         preferred = self.offer.request.suggested_deposit or record.deposit
-        amount = m.top_up_amount(records.view_of(record), self.offer.price, preferred, attempt.budget)
+        amount = m.top_up_amount(records.view_of(record), max(short, 1), preferred, attempt.budget)
         await top_up(self.client, record, amount, self.options, self.offer, url=self.spec.url)
         self.client.emit("retry", channelId=self.channel_id, reason="topped up after a refusal")
-        return _Try(await self._send(attempt.signed), attempt.signed, attempt.budget.after_locking(amount))
+        challenge = fresh_challenge(attempt.reply.answer, self.offer)
+        return _Try(await self._send(attempt.signed, challenge), attempt.signed,
+                    attempt.budget.after_locking(amount))
 
 
-CAPACITY_WORDS = re.compile(r"deposit|top.?up|insufficient|availab", re.IGNORECASE)
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+# The reference server names a refusal for want of deposit by a tag, not by a problem member
+# (PROTOCOL-NOTES §4.4, §4.5): the fallback when no `required`/`available` members are sent.
+REFERENCE_CAPACITY_TAGS = ("exceeds-deposit", "insufficient channel availability",
+                           "insufficient authorized voucher availability")
 
 
-def about_capacity(reason: str) -> bool:
-    """Whether a refusal speaks of the deposit (`mpp serve`: "exceeds the channel deposit ... top up";
-    the reference: "exceeds-deposit", "insufficient ... availability"). Problem types do not say."""
-    return bool(CAPACITY_WORDS.search(reason))
+def voucher_idempotency_key(signed: SignedVoucher) -> str:
+    """One key per voucher: every send of the same voucher (a retry, or a later run re-sending an
+    unconfirmed one) carries the same key, and no two vouchers share one."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{signed.voucher.channel_id}:{signed.voucher.cumulative_amount}:"
+                            f"{signed.signature}".encode()).hexdigest()
+    return f"mpp-{digest[:32]}"
+
+
+def fresh_challenge(answer: Answer, offer: Offer) -> Challenge:
+    """The refusal's fresh challenge for a re-send (spec: every error carries one); the original
+    when the refusal has none usable."""
+    try:
+        return offer_of(answer).challenge
+    except ProtocolViolation:
+        return offer.challenge
+
+
+def problem_amount(answer: Answer, member: str) -> int | None:
+    """A decimal-string amount member of a problem+json refusal; None when absent or not one."""
+    from mppcli.protocol.encoding import parse_u64
+
+    try:
+        data = json.loads(answer.body)
+    except ValueError:
+        return None
+    value = data.get(member) if isinstance(data, dict) else None
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_u64(value, member)
+    except MalformedError:
+        return None
+
+
+def capacity_shortfall(answer: Answer, sent: int) -> int | None:
+    """How much more deposit a refusal asks for: from its `required`/`available` members, else
+    (the reference server) 1 when its tag says the deposit is short, else None (not about deposit)."""
+    if answer.status != 402:
+        return None
+    required, available = problem_amount(answer, REQUIRED), problem_amount(answer, AVAILABLE)
+    if required is not None and available is not None:
+        return required - available if required > available else None
+    tag = problem_text(answer).split(":", 1)[0].strip().lower()
+    return 1 if tag in REFERENCE_CAPACITY_TAGS else None
 
 
 def _accept(client: Client, record: ChannelRecord, reply: Reply, cumulative: int, budget: m.Budget,
@@ -230,10 +319,19 @@ async def _pay_operator(client: Client, spec: RequestSpec, offer: Offer, record:
     record, budget = await covered(client, spec, record, offer, options, budget,
                                    lambda v, b: m.check_use_allowed(v, offer.price, b))
     view = records.view_of(record)
-    payload = {"action": "use", "channelId": record.channel_id, "authentication": record.authentication}
+    if record.authentication is None:
+        raise ProtocolViolation(f"operator channel {record.channel_id} has no bearer proof on record")
+    payload = UseAction(record.channel_id, parse_authentication(record.authentication)).to_json()
     opening = load_opening(client.paths, record.channel_id) or offer.challenge  # spec: echo the opening one
-    reply = await send_credential(client, spec, opening, payload,
-                                  extra=(("Idempotency-Key", str(uuid.uuid4())),), sender=sender)
+    extra = ((IDEMPOTENCY_HEADER, str(uuid.uuid4())),)  # one key for this request, kept on its retry
+    try:
+        reply = await send_credential(client, spec, opening, payload, extra=extra, sender=sender,
+                                      check_expiry=False)
+    except NetworkError as exc:
+        if sender is not None:
+            raise
+        client.emit("retry", channelId=record.channel_id, reason=exc.message)
+        reply = await send_credential(client, spec, opening, payload, extra=extra, check_expiry=False)
     if not reply.ok or reply.receipt is None:
         raise PaymentRejected(f"the server refused the request: {reply.reason}", channel_id=record.channel_id)
     receipt = reply.receipt

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mppcli.client import chainio, records
+from mppcli.client import chainio, records, salvage
 from mppcli.client import machine as m
 from mppcli.client.context import Client
 from mppcli.client.pending import reconcile_pending
@@ -117,6 +117,7 @@ async def _discover(client: Client, known: set[str]) -> list[Synced]:
 
     payer = str(client.payer.pubkey)
     found = []
+    damaged = salvage.damaged_channels(client)
     for channel_id in await chainio.payer_channel_ids(client.rpc, payer, str(PROGRAM_ID)):
         if channel_id in known:
             continue
@@ -124,12 +125,31 @@ async def _discover(client: Client, known: set[str]) -> list[Synced]:
         if seen.account is None:
             continue
         record = await _orphan_record(client, channel_id, seen)
+        if channel_id in damaged:
+            record = await _rebuilt(client, record, damaged[channel_id], seen)
         created = client.store.create(record)
         updated = records.advance(client.store, channel_id, seen.event()) \
             if seen.account.status.name != "OPEN" else created
         found.append(Synced(channel_id, {"status": "unknown"}, _summary(updated), chain_summary(seen),
                             found=True, changed=("status",)))
     return found
+
+
+async def _rebuilt(client: Client, record: ChannelRecord, paths: list[Any],
+                   seen: chainio.ChainChannel) -> ChannelRecord:
+    """A channel whose record was damaged: completed from the damaged files (verified vouchers,
+    the URL), and `open` again when its server still resumes it (a cooperative close then works)."""
+    acc = seen.account
+    assert acc is not None
+    found = salvage.salvage(paths, record.channel_id, record.authorized_signer, acc.deposit)
+    rebuilt = salvage.rebuilt(record, found)
+    if found.url is None or acc.status.name != "OPEN" or rebuilt.signer_kind is SignerKind.OPERATOR:
+        return rebuilt
+    if await salvage.resumed_by_server(client, rebuilt):
+        client.emit("info", message=f"channel {record.channel_id}: record rebuilt from the chain and its "
+                                    f"damaged file; {rebuilt.url} still resumes it")
+        return salvage.live(rebuilt)
+    return rebuilt
 
 
 async def _orphan_record(client: Client, channel_id: str, seen: chainio.ChainChannel) -> ChannelRecord:

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 from mppcli.client import chainio, records
 from mppcli.client import machine as m
 from mppcli.client.challenge import Offer, offer_of
-from mppcli.client.context import Client, PayOptions
-from mppcli.client.credentials import send_credential
+from mppcli.client.context import Client, PayOptions, budget_for
+from mppcli.client.credentials import check_fresh, check_transport, send_credential
 from mppcli.client.http import RequestSpec
 from mppcli.client.pending import reconcile_pending
 from mppcli.client.policy import check_same_terms
@@ -75,6 +75,8 @@ async def top_up(client: Client, record: ChannelRecord, amount: int, options: Pa
     target = url or record.url
     offer = offer or await fresh_offer(client, record, target)
     await vet_offer(client, offer, options, opening=False)
+    check_transport(target, client.allow_http)  # before the transaction is signed
+    check_fresh(offer.challenge, client.clock())
     await _check_funds(client, record, amount)
     tx, sponsored = await _build(client, record, amount, offer)
     from mppcli.chain.txcodec import encode_transaction, partial_sign
@@ -91,6 +93,19 @@ async def top_up(client: Client, record: ChannelRecord, amount: int, options: Pa
     updated = await _record_deposit(client, record, amount)
     client.emit("topup", channelId=record.channel_id, amount=str(amount), deposit=str(updated.deposit))
     return TopUpResult(updated, amount, reply.receipt, sponsored)
+
+
+async def requested_top_up(client: Client, record: ChannelRecord, amount: int,
+                           options: PayOptions) -> TopUpResult:
+    """`mpp topup`: the user's top-up, within `max_spend` like every command that moves money
+    (the caller holds the channel lock)."""
+    cap = budget_for(options, record.decimals).room_to_lock()
+    if cap is not None and amount > cap:
+        raise PolicyError(f"the top-up of {amount} base units exceeds max_spend ({cap} base units)",
+                          channel_id=record.channel_id,
+                          hint="Raise it for this command with --max-spend, or with MPP_MAX_SPEND or "
+                               "`mpp config set max_spend AMOUNT`.")
+    return await top_up(client, record, amount, options)
 
 
 async def settle_earlier(client: Client, record: ChannelRecord) -> ChannelRecord:

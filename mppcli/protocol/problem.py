@@ -17,6 +17,12 @@ from mppcli.protocol.encoding import loads_json
 from mppcli.protocol.fields import as_object, get_int, get_str
 
 PROBLEM_BASE = "https://paymentauth.org/problems/"
+
+# Extension members (RFC 9457 §3.2) `mpp serve` adds to a `verification-failed` refusal so a payer
+# decides on amounts, never on the `detail` text (decimal strings, like every amount):
+# `acceptedCumulative` when a voucher is at or below the watermark (the server already holds it);
+# `required` and `available` when the deposit cannot cover what the credential asks for.
+ACCEPTED_CUMULATIVE, REQUIRED, AVAILABLE = "acceptedCumulative", "required", "available"
 CONTENT_TYPE = "application/problem+json"
 
 # name -> (title, HTTP status), draft-httpauth-payment-00 "Error Codes"

@@ -138,10 +138,10 @@ def _accept_voucher(
 
 def _operator_debit(ctx: ServerContext, state: ChannelState, cost: int, pending: int) -> ChannelState:
     if state.available(pending) < cost:
-        raise problems.failed(
+        raise problems.over_capacity(
             f"the channel can authorize {state.available(pending)} more, this request "
             f"costs {cost}; top up the channel",
-            state.channel_id,
+            state.channel_id, cost, state.available(pending),
         )
     return operator_sign(ctx, state, cost)
 

@@ -9,9 +9,9 @@ says what was wrong. The reference implementation's clients read `code`/`error`/
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from mppcli.protocol.problem import problem
+from mppcli.protocol.problem import ACCEPTED_CUMULATIVE, AVAILABLE, REQUIRED, problem
 
 PAYMENT_REQUIRED = "payment-required"
 MALFORMED = "malformed-credential"
@@ -37,13 +37,14 @@ class Rejection(Exception):
     detail: str
     code: str = REF_INVALID
     channel_id: str | None = None
+    members: dict[str, str] = field(default_factory=dict)  # extension members (RFC 9457 section 3.2)
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.detail}"
 
     def body(self) -> dict[str, object]:
         """The problem+json object: the spec's members, then the reference's `code`/`error`/`message`."""
-        return problem(self.kind, self.detail, code=self.code).to_json()
+        return {**problem(self.kind, self.detail, code=self.code).to_json(), **self.members}
 
 
 def malformed(detail: str) -> Rejection:
@@ -56,6 +57,16 @@ def invalid_challenge(detail: str, code: str = REF_HMAC) -> Rejection:
 
 def failed(detail: str, channel_id: str | None = None) -> Rejection:
     return Rejection(VERIFICATION_FAILED, detail, REF_INVALID, channel_id)
+
+
+def not_above_watermark(detail: str, channel_id: str, accepted: int) -> Rejection:
+    return Rejection(VERIFICATION_FAILED, detail, REF_INVALID, channel_id,
+                     {ACCEPTED_CUMULATIVE: str(accepted)})
+
+
+def over_capacity(detail: str, channel_id: str, required: int, available: int) -> Rejection:
+    return Rejection(VERIFICATION_FAILED, detail, REF_INVALID, channel_id,
+                     {REQUIRED: str(required), AVAILABLE: str(available)})
 
 
 def payment_required(detail: str = "Payment required", channel_id: str | None = None) -> Rejection:

@@ -32,16 +32,16 @@ def check_binding(state: ChannelState, signed: SignedVoucher) -> None:
 def check_advance(state: ChannelState, cumulative: int, pending: int, min_delta: int | None) -> None:
     """Steps 5 and 8: strictly above the accepted watermark, within the deposit (less reservations)."""
     if cumulative <= state.accepted:
-        raise problems.failed(
+        raise problems.not_above_watermark(
             f"cumulativeAmount {cumulative} does not exceed the accepted cumulative {state.accepted}",
-            state.channel_id,
+            state.channel_id, state.accepted,
         )
     if cumulative + pending > state.deposit:
         reserved = f" ({pending} reserved for metered deliveries)" if pending else ""
-        raise problems.failed(
+        raise problems.over_capacity(
             f"cumulativeAmount {cumulative} exceeds the channel deposit {state.deposit}"
             f"{reserved}; top up the channel",
-            state.channel_id,
+            state.channel_id, cumulative - state.accepted, max(0, state.deposit - pending - state.accepted),
         )
     if min_delta and cumulative - state.accepted < min_delta:
         raise problems.failed(

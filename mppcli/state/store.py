@@ -183,6 +183,8 @@ class ChannelStore:
             doc = json.loads(raw)
         except ValueError as exc:
             raise MalformedError(f"not valid JSON ({exc})") from None
+        except RecursionError:  # `[[[[...` 100,000 deep: damage like any other, not a crash
+            raise MalformedError("nested too deeply to be a channel record") from None
         doc, _ = upgrade_document(doc)
         record = parse_record(doc)
         if path.name != f"{record.channel_id}.json":

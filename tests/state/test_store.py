@@ -226,3 +226,21 @@ def test_a_record_the_next_read_would_refuse_is_never_written(tmp_path: Path) ->
     assert list(store.dir.glob("*.json")) == []
     good = store.create(make_record())
     assert store.get(good.channel_id) == good
+
+
+def test_a_record_nested_100000_deep_is_moved_aside_like_other_damage(store: ChannelStore,
+                                                                      paths: Paths) -> None:
+    good = store.create(make_record()).channel_id
+    bad = store.create(make_record()).channel_id
+    store.path_of(bad).write_text("[" * 100_000 + "]" * 100_000)
+    listing = store.list()
+    assert [r.channel_id for r in listing.records] == [good]
+    (problem,) = listing.problems
+    assert problem.moved_to is not None and "nested too deeply" in problem.reason
+    # and through the real command: every channel command keeps working (no exit 1)
+    from tests.support import mpp
+
+    store.path_of(good).with_name(f"{bad}.json").write_text("{" * 50_000 + "}" * 50_000)
+    for args in (("channels", "list"), ("channels", "show", good)):
+        run = mpp("--json", *args, home=paths.home_override)
+        assert run.exit_code == 0, run

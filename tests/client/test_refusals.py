@@ -1,0 +1,54 @@
+"""How the payer reads a refusal: amounts from problem members, never from the `detail` text."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mppcli.client.http import Answer
+from mppcli.client.request import capacity_shortfall, problem_amount, voucher_idempotency_key
+from mppcli.protocol.voucher import SignedVoucher, Voucher
+
+
+def _refusal(**members: object) -> Answer:
+    body = {"type": "https://paymentauth.org/problems/verification-failed", "status": 402, **members}
+    return Answer(402, {"content-type": ("application/problem+json",)}, json.dumps(body).encode())
+
+
+def test_the_shortfall_comes_from_required_and_available() -> None:
+    assert capacity_shortfall(_refusal(detail="no", required="700", available="200"), 700) == 500
+    assert capacity_shortfall(_refusal(required="200", available="700"), 200) is None
+
+
+@pytest.mark.parametrize("detail", ["exceeds the channel deposit; top up the channel",
+                                    "insufficient funds, top-up please", "not available"])
+def test_free_text_about_deposits_is_not_a_reason_to_top_up(detail: str) -> None:
+    assert capacity_shortfall(_refusal(detail=detail), 100) is None
+
+
+@pytest.mark.parametrize("message", ["exceeds-deposit: cumulative 30 exceeds deposit 20",
+                                     "insufficient channel availability"])
+def test_the_reference_servers_capacity_tags_are_understood(message: str) -> None:
+    assert capacity_shortfall(_refusal(message=message), 30) == 1
+
+
+@pytest.mark.parametrize("value", [30, "3e1", "²", "-1", "030", None])
+def test_a_member_that_is_not_a_decimal_string_is_ignored(value: object) -> None:
+    assert problem_amount(_refusal(acceptedCumulative=value), "acceptedCumulative") is None
+    assert capacity_shortfall(_refusal(required=value, available="0"), 30) is None
+
+
+def test_one_idempotency_key_per_voucher() -> None:
+    from solders.keypair import Keypair
+
+    from mppcli.protocol.voucher import sign_voucher
+
+    one, other, channel = Keypair(), Keypair(), str(Keypair().pubkey())
+
+    def signed(key: Keypair, cumulative: int) -> SignedVoucher:
+        return sign_voucher(key, Voucher(channel, cumulative, 4102444800))
+
+    assert voucher_idempotency_key(signed(one, 5)) == voucher_idempotency_key(signed(one, 5))
+    assert voucher_idempotency_key(signed(one, 5)) != voucher_idempotency_key(signed(one, 6))
+    assert voucher_idempotency_key(signed(one, 5)) != voucher_idempotency_key(signed(other, 5))
