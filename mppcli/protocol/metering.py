@@ -28,6 +28,9 @@ from mppcli.protocol.voucher import DEFAULT_EXPIRES_AT, I64_MAX, SignedVoucher, 
 EVENT_METERING = "mpp.metering"
 EVENT_USAGE = "mpp.usage"
 EVENT_DONE = "done"
+EVENT_PAYMENT_REQUIRED = "mpp.payment-required"  # our server's pause (not the reference's)
+EVENT_RECEIPT = "mpp.receipt"  # our server's final receipt (not the reference's)
+CHANNEL_HEADER = "x-payment-channel"  # a client asks to resume this channel (see mppcli.server.app)
 DONE_SENTINEL = "[DONE]"
 METERING_NAMES = (EVENT_METERING, "metering")
 USAGE_NAMES = (EVENT_USAGE, "usage")
