@@ -120,6 +120,7 @@ async def _attempt(client: Client, spec: RequestSpec, options: PayOptions, on_da
             try:
                 await _consume(opened[0], meter, on_data, progress)
             finally:
+                await meter.abandon()
                 progress.budget = meter.budget
                 meter.flush()
 

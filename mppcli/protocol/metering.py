@@ -22,7 +22,16 @@ from typing import Any
 
 from mppcli.errors import MalformedError
 from mppcli.protocol.encoding import canonical_json, loads_json
-from mppcli.protocol.fields import as_object, get_int, get_str, need_int, need_pubkey, need_str, need_u64
+from mppcli.protocol.fields import (
+    as_object,
+    get_int,
+    get_str,
+    get_u64,
+    need_int,
+    need_pubkey,
+    need_str,
+    need_u64,
+)
 from mppcli.protocol.voucher import DEFAULT_EXPIRES_AT, I64_MAX, SignedVoucher, parse_signed_voucher
 
 EVENT_METERING = "mpp.metering"
@@ -226,3 +235,40 @@ def side_channel_error(message: str) -> dict[str, str]:
 
 def parse_side_channel_error(value: object) -> str:
     return need_str(as_object(value, "error body"), "error", "error body", nonempty=False)
+
+
+PAUSE_REASONS = ("awaiting-commit", "insufficient-deposit", "channel-closing")
+
+
+@dataclass(frozen=True)
+class PaymentRequired:
+    """`mpp serve`'s pause (`event: mpp.payment-required`, see `mppcli.server.app`): why the next
+    chunk cannot go out and the amounts the payer needs to act on it. Amounts are base-unit
+    decimal strings on the wire; `reserved` and `creditWindow` may be absent."""
+
+    session_id: str
+    reason: str
+    amount: int
+    deposit: int
+    accepted: int
+    spent: int
+    reserved: int = 0
+    credit_window: int | None = None
+
+    def headroom(self) -> int:
+        """What the deposit still allows beyond what is authorized or reserved."""
+        return max(0, self.deposit - max(self.accepted, self.spent) - self.reserved)
+
+
+def parse_payment_required(value: object, path: str = EVENT_PAYMENT_REQUIRED) -> PaymentRequired:
+    data = as_object(value, path)
+    reason = need_str(data, "reason", path)
+    if reason not in PAUSE_REASONS:
+        raise MalformedError(f"{path}.reason must be one of {', '.join(PAUSE_REASONS)}, got {reason[:40]!r}")
+    return PaymentRequired(
+        session_id=need_pubkey(data, "sessionId", path), reason=reason,
+        amount=need_u64(data, "amount", path, positive=True), deposit=need_u64(data, "deposit", path),
+        accepted=need_u64(data, "acceptedCumulative", path), spent=need_u64(data, "spent", path),
+        reserved=get_u64(data, "reserved", path, required=False) or 0,
+        credit_window=get_u64(data, "creditWindow", path, required=False),
+    )
