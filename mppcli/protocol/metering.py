@@ -9,7 +9,9 @@ SSE frames on the paid stream:
 Clients also accept the short names `metering` and `usage`; other names pass through.
 
 The side channel (JSON over POST): `/__402/session/deliveries` reserves capacity with
-`{sessionId, amount, deliveryId?, commitUrl?, proof?, expiresAt?}` and answers the directive;
+`{sessionId, amount, deliveryId, expiresAt, commitUrl?, proof}` and answers the directive (`mpp
+serve` requires `proof`, the voucher signer's signature over `reservation_message`, and caps the
+expiry; the reference accepts anyone);
 `/__402/session/commit` takes `{deliveryId, voucher}` and answers a commit receipt
 `{deliveryId, sessionId, amount, cumulative, status: committed|replayed}`. Its errors are
 `{"error": "<message>"}` with status 400 (405 for a non-POST), not problem+json.
@@ -18,7 +20,7 @@ The side channel (JSON over POST): `/__402/session/deliveries` reserves capacity
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mppcli.errors import MalformedError
 from mppcli.protocol.encoding import canonical_json, loads_json
@@ -33,6 +35,9 @@ from mppcli.protocol.fields import (
     need_u64,
 )
 from mppcli.protocol.voucher import DEFAULT_EXPIRES_AT, I64_MAX, SignedVoucher, parse_signed_voucher
+
+if TYPE_CHECKING:
+    from solders.keypair import Keypair
 
 EVENT_METERING = "mpp.metering"
 EVENT_USAGE = "mpp.usage"
@@ -170,6 +175,35 @@ class DeliveryRequest:
                     "expiresAt": self.expires_at}
         data.update({key: value for key, value in optional.items() if value is not None})
         return data
+
+
+RESERVE_DOMAIN = "mpp-reserve-v1"
+
+
+def reservation_message(request: DeliveryRequest) -> bytes:
+    """The bytes a reservation's `proof` signs (ours, not the reference's): the JCS object
+    `{"amount", "deliveryId", "domain": "mpp-reserve-v1", "expiresAt", "sessionId"}`. Naming the
+    delivery id and expiry makes a replayed proof reserve nothing new."""
+    return canonical_json({"amount": str(request.amount), "deliveryId": request.delivery_id or "",
+                           "domain": RESERVE_DOMAIN, "expiresAt": request.expires_at or 0,
+                           "sessionId": request.session_id})
+
+
+def sign_reservation(keypair: Keypair, request: DeliveryRequest) -> str:
+    """The voucher signer's proof for a reservation (base58 Ed25519 signature)."""
+    return str(keypair.sign_message(reservation_message(request)))
+
+
+def verify_reservation(signer: str, request: DeliveryRequest) -> bool:
+    """True if `request.proof` is `signer`'s signature over `reservation_message(request)`."""
+    from solders.pubkey import Pubkey
+    from solders.signature import Signature
+
+    try:
+        signature = Signature.from_string(request.proof or "")
+        return bool(signature.verify(Pubkey.from_string(signer), reservation_message(request)))
+    except ValueError:
+        return False
 
 
 def parse_delivery_request(value: object) -> DeliveryRequest:

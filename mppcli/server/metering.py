@@ -2,10 +2,12 @@
 
 Side channel (PROTOCOL-NOTES §7.2, answered as the reference answers: 200 or 400/405 with
 `{"error": ...}`): `reserve` sets capacity aside for one delivery against the deposit
-(`accepted + reserved + amount <= deposit`); `commit` accepts the client's voucher for it. Two
-choices of ours: reservations expire (default 300 s; the reference keeps them forever, so a
-stranger who knows a channel id could pin its capacity), and only client-signed channels can
-reserve (an operator-signed channel's client cannot sign the commit voucher).
+(`accepted + reserved + amount <= deposit`); `commit` accepts the client's voucher for it.
+Choices of ours: a reservation needs the voucher signer's proof and an expiry at most
+`delivery_ttl` (300 s) ahead (the reference takes anyone's, forever, so a stranger who knows a
+channel id could pin its capacity), and only client-signed channels can reserve (an
+operator-signed channel's client cannot sign the commit voucher). Our own stream does not
+reserve: it charges `spent` as chunks leave (below), and commits pay it.
 
 The stream (`GET /stream?chunks=N`) is documented in `mppcli.server.app`; `StreamRun` produces it.
 """
@@ -34,6 +36,7 @@ from mppcli.protocol.metering import (
     format_sse,
     metering_frame,
     usage_frame,
+    verify_reservation,
 )
 from mppcli.protocol.receipt import format_receipt
 from mppcli.protocol.voucher import DEFAULT_EXPIRES_AT
@@ -65,8 +68,21 @@ class SideChannelError(Exception):
 
 
 async def reserve(ctx: ServerContext, request: DeliveryRequest) -> MeteringDirective:
+    """A reservation only for the channel's voucher signer, for at most `delivery_ttl` seconds:
+    a stranger who knows a channel id cannot lock its deposit (#10 item 4)."""
     async with ctx.locks(request.session_id):
         state = _usable(ctx, request.session_id)
+        if not request.delivery_id or not request.expires_at or not request.proof:
+            raise SideChannelError("a reservation needs deliveryId, expiresAt and the voucher signer's proof")
+        if not verify_reservation(state.authorized_signer, request):
+            raise SideChannelError("the reservation proof is not the voucher signer's signature")
+        now = int(ctx.clock())
+        if request.expires_at <= now:
+            raise SideChannelError(f"the reservation expired at {request.expires_at}")
+        if request.expires_at > now + ctx.config.stream.delivery_ttl:
+            raise SideChannelError(
+                f"expiresAt may be at most {ctx.config.stream.delivery_ttl} seconds ahead"
+            )
         return _reserve_locked(
             ctx,
             state,

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from solders.keypair import Keypair
 
+from mppcli.protocol.metering import DeliveryRequest, sign_reservation
 from tests.server.harness import ServerProcess
 from tests.server.payer import Payer, problem_of
 from tests.server.stream_client import consume
@@ -122,11 +126,9 @@ def test_side_channel_answers_as_the_reference_does(opened: Payer) -> None:
         url + "/__402/session/commit", json={"deliveryId": "nope", "voucher": opened.voucher(CHUNK).to_json()}
     )
     assert unknown.status_code == 400 and "not found" in unknown.json()["error"]
-    reserved = httpx.post(
-        url + "/__402/session/deliveries", json={"sessionId": opened.channel_id, "amount": str(CHUNK)}
-    )
+    reserved = _reserve(opened, CHUNK, "d-1")
     directive = reserved.json()
-    assert reserved.status_code == 200 and directive["deliveryId"] == f"{opened.channel_id}:1"
+    assert reserved.status_code == 200 and directive["deliveryId"] == "d-1"
     too_much = opened.voucher(2 * CHUNK)
     over = httpx.post(
         url + "/__402/session/commit",
@@ -150,8 +152,29 @@ def test_side_channel_answers_as_the_reference_does(opened: Payer) -> None:
 
 def test_a_reservation_beyond_the_deposit_is_refused(payer: Payer) -> None:
     assert payer.open(100_000).status_code == 200
-    answer = httpx.post(
-        payer.server.url + "/__402/session/deliveries",
-        json={"sessionId": payer.channel_id, "amount": "100001"},
-    )
+    answer = _reserve(payer, 100_001, "too-much")
     assert answer.status_code == 400 and "exceeds available deposit" in answer.json()["error"]
+
+
+def test_a_stranger_cannot_reserve_a_payers_deposit(opened: Payer) -> None:
+    """#10 item 4: no proof, a stranger's proof, or a far expiry reserve nothing."""
+    url = opened.server.url + "/__402/session/deliveries"
+    expires = int(time.time()) + 60
+    anonymous = httpx.post(url, json={"sessionId": opened.channel_id, "amount": "990000",
+                                      "deliveryId": "grab", "expiresAt": expires})
+    assert anonymous.status_code == 400 and "proof" in anonymous.json()["error"]
+    stranger = _reserve(opened, 990_000, "grab", key=Keypair())
+    assert stranger.status_code == 400 and "not the voucher signer" in stranger.json()["error"]
+    forever = _reserve(opened, 990_000, "grab", expires_at=int(time.time()) + 86_400)
+    assert forever.status_code == 400 and "at most 300 seconds" in forever.json()["error"]
+    # nothing was locked: the payer itself can still reserve nearly the whole deposit
+    assert _reserve(opened, 990_000, "mine").status_code == 200
+
+
+def _reserve(payer: Payer, amount: int, delivery_id: str, *, key: Keypair | None = None,
+             expires_at: int | None = None) -> httpx.Response:
+    request = DeliveryRequest(str(payer.channel_id), amount, delivery_id,
+                              expires_at=expires_at or int(time.time()) + 60)
+    proof = sign_reservation(key or payer.signer, request)
+    body = dataclasses.replace(request, proof=proof).to_json()
+    return httpx.post(payer.server.url + "/__402/session/deliveries", json=body)
