@@ -150,7 +150,7 @@ def serve_command(
             help="Credit window of a metered stream: most delivered ahead of its vouchers, "
             "in token units, or Nx for N chunks.",
         ),
-    ] = "64x",
+    ] = "512x",
     stream_pause: Annotated[
         float, _opt("--stream-pause", help="Seconds a stream waits for a commit or top-up before ending.")
     ] = 20.0,

@@ -178,21 +178,20 @@ class Meter:
         self.owed += directive.amount
         self.latest = directive
         self.client.emit("metering", deliveryId=directive.delivery_id, amount=str(directive.amount))
+        self._check_inflight()
         if self._inflight is None:
             self._inflight = asyncio.create_task(self._commit_owed())
 
     async def _commit_owed(self) -> None:
         """The commit loop: one cumulative voucher for everything metered so far, then again for
-        what arrived meanwhile, until nothing is owed."""
-        try:
-            while self.owed and self.latest is not None:
-                amount, self.owed = self.owed, 0
-                await self.commit(self.latest, amount, amount)
-        finally:
-            self._inflight = None
+        what arrived meanwhile, until nothing is owed. A failure stays in the task until the data
+        path collects it (`_check_inflight`, `drain`)."""
+        while self.owed and self.latest is not None:
+            amount, self.owed = self.owed, 0
+            await self.commit(self.latest, amount, amount)
 
     def _check_inflight(self) -> None:
-        """Surface a failed commit on the data path (its exception ends the stream)."""
+        """Collect a finished commit; a failed one ends the stream with its error."""
         task = self._inflight
         if task is not None and task.done():
             self._inflight = None
@@ -200,18 +199,24 @@ class Meter:
 
     async def drain(self) -> None:
         """Wait until every metered directive is committed (a pause, a top-up, the end)."""
-        while self._inflight is not None:
-            await self._inflight
-        if self.owed and self.latest is not None:  # nothing in flight yet something owed: commit it
-            amount, self.owed = self.owed, 0
-            await self.commit(self.latest, amount, amount)
+        while True:
+            task = self._inflight
+            if task is None:
+                if not self.owed or self.latest is None:
+                    return
+                task = self._inflight = asyncio.create_task(self._commit_owed())
+            try:
+                await task
+            finally:
+                if self._inflight is task:
+                    self._inflight = None
 
     async def abandon(self) -> None:
         """Stop a commit on its way (the stream failed): its voucher is already recorded."""
         task, self._inflight = self._inflight, None
-        if task is not None and not task.done():
+        if task is not None:
             task.cancel()
-            with contextlib.suppress(BaseException):
+            with contextlib.suppress(BaseException):  # its failure, if any, is already being raised
                 await task
 
     async def finish(self, usage: int | None = None, drain: bool = True) -> None:

@@ -21,7 +21,7 @@ commit; the batch then goes out as its data frames followed by one `mpp.metering
 expiresAt, commitUrl). Vouchers catch up at `POST /__402/session/commit`: one cumulative voucher
 may pay every directive up to the one it names, never beyond `spent`. Delivery pauses only when
 `spent - acceptedCumulative` would exceed the credit window (`--stream-credit`, an amount in
-token units or `Nx` chunks; default 64 chunks) or the deposit cannot cover the next chunk: the
+token units or `Nx` chunks; default 512 chunks) or the deposit cannot cover the next chunk: the
 stream waits quietly up to 2 s for a commit on its way, then emits
 
     event: mpp.payment-required
