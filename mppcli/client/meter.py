@@ -74,8 +74,7 @@ class Meter:
     done: bool = False
     ended: str | None = None
     start_accepted: int = 0  # operator mode: the cumulative once the request itself was paid
-    owed: int = 0  # metered by per-unit directives, not yet in a signed voucher
-    latest: MeteringDirective | None = None  # the newest per-unit directive (the one a commit names)
+    owed: list[MeteringDirective] = field(default_factory=list)  # metered, not yet in a voucher
     _inflight: asyncio.Task[None] | None = None  # the one commit on its way, if any
     _keypair: Any = None
     _cached: ChannelRecord | None = None
@@ -175,8 +174,7 @@ class Meter:
             raise ProtocolViolation(f"server metered {directive.amount} for {units} data frame(s), more "
                                     f"than the price {self.offer.price} it challenged for each")
         self.committed[directive.delivery_id] = directive.amount
-        self.owed += directive.amount
-        self.latest = directive
+        self.owed.append(directive)
         self.client.emit("metering", deliveryId=directive.delivery_id, amount=str(directive.amount))
         self._check_inflight()
         if self._inflight is None:
@@ -184,11 +182,16 @@ class Meter:
 
     async def _commit_owed(self) -> None:
         """The commit loop: one cumulative voucher for everything metered so far, then again for
-        what arrived meanwhile, until nothing is owed. A failure stays in the task until the data
-        path collects it (`_check_inflight`, `drain`)."""
-        while self.owed and self.latest is not None:
-            amount, self.owed = self.owed, 0
-            await self.commit(self.latest, amount, amount)
+        what arrived meanwhile, until nothing is owed. Only a server that marks its directives
+        `cumulativeCommit` (`mpp serve`) takes one voucher for several; for any other (the
+        reference checks each commit against that delivery's amount) they go one by one. A
+        failure stays in the task until the data path collects it (`_check_inflight`, `drain`)."""
+        while self.owed:
+            last = self.owed[-1]
+            count = len(self.owed) if last.cumulative_commit else 1
+            batch, self.owed = self.owed[:count], self.owed[count:]
+            amount = sum(d.amount for d in batch)
+            await self.commit(batch[-1], amount, amount)
 
     def _check_inflight(self) -> None:
         """Collect a finished commit; a failed one ends the stream with its error."""
@@ -202,7 +205,7 @@ class Meter:
         while True:
             task = self._inflight
             if task is None:
-                if not self.owed or self.latest is None:
+                if not self.owed:
                     return
                 task = self._inflight = asyncio.create_task(self._commit_owed())
             try:

@@ -3,7 +3,9 @@
 SSE frames on the paid stream:
 - application data: a default frame (no `event:` line) whose data is one JSON value;
 - `event: mpp.metering`: a directive `{deliveryId, sessionId, amount, currency, sequence,
-  expiresAt, commitUrl?, proof?}` asking the client to commit `amount` for that delivery;
+  expiresAt, commitUrl?, proof?, cumulativeCommit?}` asking the client to commit `amount` for that
+  delivery (`cumulativeCommit: true`, ours, says one voucher naming it may also pay every earlier
+  directive of the stream; the reference ignores unknown keys);
 - `event: mpp.usage`: `{deliveryId, amount}`, the final amount of the current delivery;
 - the end: `data: [DONE]` on a default frame, or `event: done` with `data: [DONE]`.
 Clients also accept the short names `metering` and `usage`; other names pass through.
@@ -26,6 +28,7 @@ from mppcli.errors import MalformedError
 from mppcli.protocol.encoding import canonical_json, loads_json
 from mppcli.protocol.fields import (
     as_object,
+    get_bool,
     get_int,
     get_str,
     get_u64,
@@ -63,6 +66,7 @@ class MeteringDirective:
     expires_at: int = DEFAULT_EXPIRES_AT
     commit_url: str | None = None
     proof: str | None = None
+    cumulative_commit: bool = False  # ours: a commit naming it may pay every earlier directive too
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"deliveryId": self.delivery_id, "sessionId": self.session_id,
@@ -72,6 +76,8 @@ class MeteringDirective:
             data["commitUrl"] = self.commit_url
         if self.proof is not None:
             data["proof"] = self.proof
+        if self.cumulative_commit:
+            data["cumulativeCommit"] = True
         return data
 
 
@@ -84,6 +90,7 @@ def parse_directive(value: object, path: str = "metering") -> MeteringDirective:
         expires_at=need_int(data, "expiresAt", path, minimum=0, maximum=I64_MAX),
         commit_url=get_str(data, "commitUrl", path, required=False),
         proof=get_str(data, "proof", path, required=False),
+        cumulative_commit=get_bool(data, "cumulativeCommit", path) is True,
     )
 
 

@@ -18,8 +18,9 @@ The metered stream: the credential pays chunk 1. Spent first, then data: before 
 chunks leaves (at most 32), its price is added to the channel's `spent` in one durable store
 commit; the batch then goes out as its data frames followed by one `mpp.metering` directive
 (deliveryId `<streamId>:<n>`, sessionId, amount = the batch's price, currency, sequence,
-expiresAt, commitUrl). Vouchers catch up at `POST /__402/session/commit`: one cumulative voucher
-may pay every directive up to the one it names, never beyond `spent`. Delivery pauses only when
+expiresAt, commitUrl, cumulativeCommit: true). Vouchers catch up at `POST
+/__402/session/commit`: one cumulative voucher may pay every directive up to the one it names,
+never beyond `spent`. Delivery pauses only when
 `spent - acceptedCumulative` would exceed the credit window (`--stream-credit`, an amount in
 token units or `Nx` chunks; default 512 chunks) or the deposit cannot cover the next chunk: the
 stream waits quietly up to 2 s for a commit on its way, then emits

@@ -336,6 +336,7 @@ class StreamRun:
                 self.directives,
                 DEFAULT_EXPIRES_AT,
                 self.commit_url,
+                cumulative_commit=True,
             )
             frames.append(metering_frame(self.last))
         return "".join(frames)
