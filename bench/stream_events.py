@@ -1,18 +1,23 @@
-"""Billed SSE events per second through `mpp stream` against `mpp serve`, next to the same stream
-unmetered.
+"""Billed SSE events per second through `mpp stream` against default `mpp serve`, next to the same
+frames unmetered, and 20 metered streams at once.
 
-    python bench/stream_events.py [--chunks 2000] [--plain-chunks 200000] [--runs 3] [--json]
+    python bench/stream_events.py [--chunks 20000] [--runs 3] [--concurrent 20]
+                                  [--concurrent-chunks 2000] [--serve-arg=--stream-credit=64x] [--json]
 
-Metered: `mpp serve --ephemeral` (embedded ledger in its process) serves `/stream?chunks=N`; every
-chunk after the first is reserved, sent with its `mpp.metering` directive, and paid by a voucher
-that `mpp stream` signs, records (fsync'd) and commits on the side channel before the server sends
-the next chunk (the server's default credit of 1). Unmetered: a plain Starlette SSE endpoint on
-loopback sends the same N data frames and `[DONE]`, and `mpp stream` reads it as a free stream.
+Metered: `mpp serve --ephemeral` with its default stream settings (credit window, batching)
+serves `/stream?chunks=N`; `mpp stream` pays chunk 1 with the request and every batch after it
+with pipelined, coalesced commits (each voucher recorded, fsync'd, before it leaves). Unmetered: a
+plain Starlette SSE endpoint on loopback sends the same N data frames and `[DONE]`, and `mpp
+stream` reads it as a free stream. Both are timed as the real command (a subprocess), with the
+same N, alternating metered and unmetered runs so machine load hits both alike; each is also
+timed at 1 chunk, and the rate is (N - 1) / (t_N - t_1), which removes start-up, the 402 round
+trip and the RPC checks. The ratio billed / unmetered is the figure to watch (target >= 0.5).
 
-Both are timed as the real command (a subprocess); each run is timed at N chunks and at 1 chunk,
-and the rate is (N - 1) / (t_N - t_1), which removes start-up, the 402 round trip and the RPC checks.
-The unmetered stream is much faster, so it runs with more chunks (`--plain-chunks`) to be measurable.
-The payer uses a keypair file and signs with it (`--signer payer`): no OS keyring is needed.
+Concurrent: `--concurrent` payers (one channel each, opened beforehand) run `mpp stream` on
+`--concurrent-chunks` chunks at the same time; reported: total billed events/s over the wall time
+(process start-up included, so a lower bound), and each stream's completion (a stream that did not
+get all its chunks, or took far longer than the others, starved).
+The payers use keypair files and sign with them (`--signer payer`): no OS keyring is needed.
 """
 
 from __future__ import annotations
@@ -28,52 +33,99 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.e2e.support import file_payer  # noqa: E402
+from tests.e2e.support import PayerHome, file_payer  # noqa: E402
 from tests.server.harness import ServerProcess  # noqa: E402
 
 
-def run_stream(payer, url: str, metered: bool) -> float:  # type: ignore[no-untyped-def]
+def stream_command(payer: PayerHome, url: str, metered: bool) -> tuple[list[str], dict[str, str]]:
     args = ["--json", "stream", url, "--yes", "--max-spend", "1000"]
-    if metered:
-        args += ["--signer", "payer"]
-    full = payer.args(*args) if metered else tuple(args)
-    env = {**os.environ, "MPP_HOME": str(payer.home)}
+    full = payer.args(*args, "--signer", "payer") if metered else tuple(args)
+    return [sys.executable, "-m", "mppcli", *full], {**os.environ, "MPP_HOME": str(payer.home)}
+
+
+def run_stream(payer: PayerHome, url: str, metered: bool) -> float:
+    command, env = stream_command(payer, url, metered)
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "mppcli", *full], env=env, capture_output=True, timeout=900)
+    proc = subprocess.run(command, env=env, capture_output=True, timeout=900)
     took = time.perf_counter() - started
     if proc.returncode != 0:
-        raise SystemExit(f"mpp stream failed ({proc.returncode}): {proc.stdout.decode()} "
-                         f"{proc.stderr.decode()}")
+        output = f"{proc.stdout.decode()} {proc.stderr.decode()}"
+        raise SystemExit(f"mpp stream failed ({proc.returncode}): {output}")
     return took
 
 
-def rate(payer, base: str, chunks: int, runs: int, metered: bool) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    sep = "&" if "?" in base else "?"
-    one = [run_stream(payer, f"{base}{sep}chunks=1", metered) for _ in range(runs)]
-    many = [run_stream(payer, f"{base}{sep}chunks={chunks}", metered) for _ in range(runs)]
-    t1, tn = statistics.median(one), statistics.median(many)
-    return {"chunks": chunks, "secondsOne": round(t1, 3), "secondsN": round(tn, 3),
-            "eventsPerSecond": round((chunks - 1) / (tn - t1), 1)}
+def with_chunks(base: str, chunks: int) -> str:
+    return f"{base}{'&' if '?' in base else '?'}chunks={chunks}"
 
 
-def unmetered_server(chunks_cap: int = 1_000_000) -> tuple[str, object]:
+def rates(payer: PayerHome, metered_url: str, plain_url: str, chunks: int, runs: int) -> dict[str, Any]:
+    """Alternate metered and unmetered runs at 1 and N chunks; rates from the medians."""
+    times: dict[tuple[bool, int], list[float]] = {}
+    for _ in range(runs):
+        for metered, base in ((True, metered_url), (False, plain_url)):
+            for n in (1, chunks):
+                times.setdefault((metered, n), []).append(run_stream(payer, with_chunks(base, n), metered))
+
+    def rate(metered: bool) -> dict[str, float]:
+        t1, tn = statistics.median(times[(metered, 1)]), statistics.median(times[(metered, chunks)])
+        return {"chunks": chunks, "secondsOne": round(t1, 3), "secondsN": round(tn, 3),
+                "eventsPerSecond": round((chunks - 1) / max(tn - t1, 1e-9), 1)}
+
+    billed, plain = rate(True), rate(False)
+    return {"metered": billed, "unmetered": plain,
+            "ratio": round(billed["eventsPerSecond"] / plain["eventsPerSecond"], 3)}
+
+
+def concurrent(served: ServerProcess, home: Path, count: int, chunks: int) -> dict[str, Any]:
+    """`count` payers, one channel each, streaming at once."""
+    url = f"{served.url}/stream"
+    payers = [file_payer(home / f"c{i}", served.chain, tokens=1_000_000_000) for i in range(count)]
+    for payer in payers:  # open each payer's channel first: the concurrent runs only stream
+        run_stream(payer, with_chunks(url, 1), True)
+    started = time.perf_counter()
+    procs = []
+    for payer in payers:
+        command, env = stream_command(payer, with_chunks(url, chunks), True)
+        procs.append((time.perf_counter(), subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                                                            stderr=subprocess.PIPE)))
+    streams = []
+    for launched, proc in procs:
+        out, err = proc.communicate(timeout=1800)
+        done = time.perf_counter()
+        result = json.loads(out) if proc.returncode == 0 else {"error": err.decode()[-300:]}
+        streams.append({"exit": proc.returncode, "dataEvents": result.get("dataEvents"),
+                        "seconds": round(done - launched, 2)})
+    wall = time.perf_counter() - started
+    billed = sum((s["dataEvents"] or 1) - 1 for s in streams)
+    seconds = [s["seconds"] for s in streams]
+    return {"streams": count, "chunksEach": chunks, "wallSeconds": round(wall, 2),
+            "billedEventsPerSecond": round(billed / wall, 1),
+            "allComplete": all(s["exit"] == 0 and s["dataEvents"] == chunks for s in streams),
+            "slowestSeconds": max(seconds), "fastestSeconds": min(seconds),
+            "perStream": streams}
+
+
+def unmetered_server(chunks_cap: int = 1_000_000) -> tuple[str, Any]:
     import uvicorn
     from starlette.applications import Starlette
+    from starlette.requests import Request
     from starlette.responses import StreamingResponse
     from starlette.routing import Route
 
     from mppcli.protocol.metering import data_frame, done_frame
+    from mppcli.server.metering import chunk_payload
 
-    async def stream(request):  # type: ignore[no-untyped-def]
+    async def stream(request: Request) -> StreamingResponse:
         total = min(int(request.query_params.get("chunks", "10")), chunks_cap)
 
         async def frames():  # type: ignore[no-untyped-def]
             for index in range(1, total + 1):
-                yield data_frame({"chunk": index, "of": total, "text": f"metered chunk {index} of {total}"})
+                yield data_frame(chunk_payload(index, total))
             yield done_frame()
 
         return StreamingResponse(frames(), media_type="text/event-stream")
@@ -89,34 +141,43 @@ def unmetered_server(chunks_cap: int = 1_000_000) -> tuple[str, object]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--chunks", type=int, default=2000)
-    parser.add_argument("--plain-chunks", type=int, default=200_000)
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--chunks", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--concurrent", type=int, default=20)
+    parser.add_argument("--concurrent-chunks", type=int, default=2_000)
+    parser.add_argument("--serve-arg", action="append", default=[], help="extra `mpp serve` argument")
     parser.add_argument("--json", action="store_true")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         served = ServerProcess.start(Path(tmp) / "serve", "--ephemeral", "--suggested-deposit", "100",
-                                     "--min-deposit", "1")
+                                     "--min-deposit", "1", *options.serve_arg)
+        plain_url, plain_server = unmetered_server()
         try:
             payer = file_payer(Path(tmp) / "payer", served.chain, tokens=1_000_000_000)
-            metered = rate(payer, f"{served.url}/stream", options.chunks, options.runs, metered=True)
+            result = rates(payer, f"{served.url}/stream", plain_url, options.chunks, options.runs)
+            if options.concurrent:
+                result["concurrent"] = concurrent(served, Path(tmp), options.concurrent,
+                                                  options.concurrent_chunks)
         finally:
             served.stop()
-        url, server = unmetered_server()
-        try:
-            plain = rate(payer, url, options.plain_chunks, options.runs, metered=False)
-        finally:
-            server.should_exit = True  # type: ignore[attr-defined]
-    result = {"metered": metered, "unmetered": plain, "cpus": os.cpu_count()}
+            plain_server.should_exit = True
+    result["cpus"] = os.cpu_count()
     if options.json:
         print(json.dumps(result))
         return
-    print(f"mpp stream, median of {options.runs} runs (start-up subtracted), {os.cpu_count()} CPUs:")
-    print(f"  billed (mpp serve, one voucher commit per chunk, {options.chunks} chunks): "
-          f"{metered['eventsPerSecond']:>9} events/s")
-    print(f"  unmetered (plain SSE, same frames, {options.plain_chunks} chunks):        "
-          f"{plain['eventsPerSecond']:>9} events/s")
+    billed, plain = result["metered"], result["unmetered"]
+    print(f"mpp stream, {options.chunks} chunks, median of {options.runs} alternating runs "
+          f"(start-up subtracted), {os.cpu_count()} CPUs:")
+    print(f"  billed (default mpp serve):     {billed['eventsPerSecond']:>10} events/s")
+    print(f"  unmetered (plain SSE, same frames): {plain['eventsPerSecond']:>6} events/s")
+    print(f"  ratio billed / unmetered:       {result['ratio']:>10}")
+    if "concurrent" in result:
+        c = result["concurrent"]
+        print(f"  {c['streams']} concurrent metered streams x {c['chunksEach']} chunks: "
+              f"{c['billedEventsPerSecond']} billed events/s in total (wall {c['wallSeconds']} s, start-up "
+              f"included); all complete: {c['allComplete']}; per stream {c['fastestSeconds']}-"
+              f"{c['slowestSeconds']} s")
 
 
 if __name__ == "__main__":

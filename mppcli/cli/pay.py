@@ -191,7 +191,12 @@ def stream_cmd(ctx: typer.Context, url: UrlArg, method: MethodOpt = None, header
                data: DataOpt = None, channel: ChannelOpt = "auto", max_spend: MaxSpendOpt = None,
                deposit: DepositOpt = None, idle_timeout: IdleOpt = None,
                ndjson: Annotated[bool, typer.Option("--ndjson", help="One JSON object per event.")] = False,
-               retries: RetriesOpt = 3, yes: YesOpt = False, signer: SignerOpt = "session",
+               retries: RetriesOpt = 3,
+               read_timeout: Annotated[float, typer.Option(
+                   "--read-timeout", metavar="SECS", min=0.001,
+                   help="End the stream (exit 3) after this long without a data or metering event; "
+                        "keep-alive comments do not count.")] = 60.0,
+               yes: YesOpt = False, signer: SignerOpt = "session",
                allow_mint: AllowMintOpt = None, wallet: WalletOpt = None, keypair: KeypairOpt = None,
                rpc: RpcUrlOpt = None, json: JsonOpt = False,
               allow_http: AllowHttpOpt = False) -> None:
@@ -211,7 +216,8 @@ def stream_cmd(ctx: typer.Context, url: UrlArg, method: MethodOpt = None, header
             sink = ndjson_sink(env) if ndjson else meter
             on_data = _discard if quiet else _printer(env)
             try:
-                result = run_flow(env, who, lambda client: stream(client, spec, options, on_data), sink)
+                result = run_flow(env, who, lambda client: stream(client, spec, options, on_data,
+                                                                  read_timeout), sink)
             except MppError as exc:
                 if ndjson and not env.json:  # CLI.md: the NDJSON stream ends with an `error` event
                     sink(Event("error", exc.to_json()))

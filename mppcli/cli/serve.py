@@ -152,8 +152,13 @@ def serve_command(
         str | None, _opt("--realm", help="Challenge realm (default: MPP_REALM or localhost).")
     ] = None,
     stream_credit: Annotated[
-        int, _opt("--stream-credit", help="Metered chunks sent ahead of their commits.")
-    ] = 1,
+        str,
+        _opt(
+            "--stream-credit",
+            help="Credit window of a metered stream: most delivered ahead of its vouchers, "
+            "in token units, or Nx for N chunks.",
+        ),
+    ] = "512x",
     stream_pause: Annotated[
         float, _opt("--stream-pause", help="Seconds a stream waits for a commit or top-up before ending.")
     ] = 20.0,
@@ -257,7 +262,7 @@ def _options(v: dict[str, Any]) -> ServeOptions:
             realm=v["realm"],
             allowed_mints=tuple(v["allow_mint"] or ()),
             stream=StreamPolicy(
-                credit=int(v["stream_credit"]),
+                credit=str(v["stream_credit"]),
                 pause_seconds=float(v["stream_pause"]),
                 interval=float(v["stream_interval"]),
             ),

@@ -473,11 +473,20 @@ def check_voucher_receipt(view: ChannelView, sent: int, accepted: int, spent: in
         raise ProtocolViolation(
             f"receipt acceptedCumulative {accepted} does not confirm the voucher for {sent} just sent "
             "(a replayed or stale receipt)")
-    if spent > accepted:
-        raise ProtocolViolation(f"receipt spent {spent} is above acceptedCumulative {accepted}")
+    spent = vouched_spent(spent, accepted)
     if spent < view.spent:
         raise ProtocolViolation(f"receipt spent {spent} went backwards from {view.spent}")
     return VoucherAccepted(cumulative=accepted, spent=spent)
+
+
+def vouched_spent(spent: int, accepted: int) -> int:
+    """The part of a server's `spent` this client's vouchers cover.
+
+    A server metering a stream charges `spent` before the vouchers for it arrive (spec, Crash
+    Safety), so its `spent` may run ahead of `acceptedCumulative` by its credit window. This client
+    owes only what it signed; the record keeps `spent` within `accepted`.
+    """
+    return min(spent, accepted)
 
 
 def check_commit_receipt(view: ChannelView, sent: int, status: str, cumulative: int) -> VoucherAccepted:

@@ -1,23 +1,27 @@
 """One metered SSE response, event by event (PROTOCOL-NOTES §7 and `mppcli.server.app`).
 
 Each `mpp.metering` directive is checked (this channel, this mint, never beyond the deposit) and
-paid on the side channel with a voucher for `accepted + amount`, recorded before it leaves. Two
-shapes exist:
-- a directive that follows its data (`mpp serve`, the reference's per-chunk envelopes) bills one
-  unit: its amount may not exceed the challenged price, and it is committed at once (servers that
-  allow little unpaid credit wait for that commit before the next chunk);
+paid on the side channel with a cumulative voucher, recorded before it leaves. Two shapes exist:
+- a directive that follows its data (`mpp serve`, the reference's per-chunk envelopes) bills the
+  data frames since the previous directive: its amount may not exceed the challenged price times
+  that many frames. Commits are pipelined: the stream keeps reading while one commit is in flight;
+  directives that arrive meanwhile are coalesced into the next voucher, which covers everything
+  metered so far (at most one commit in flight). The data path waits for commits only when the
+  server pauses (`mpp.payment-required`) or the stream ends;
 - a directive ahead of any data (the reference's whole-stream reservation) is held until its
   `mpp.usage` (or the end), then committed for the usage amount, never more than it reserved
   nor more than the price times the data units actually received.
-`mpp.usage` may only lower what a delivery cost. `mpp.payment-required` with
-`insufficient-deposit` tops the channel up within --max-spend (the server waits for it), or stops
-cleanly with exit 5. `mpp.receipt` and the `Payment-Receipt` header may never claim more than
-this client signed.
+`mpp.usage` may only lower what a held reservation costs; for per-unit directives, already paid
+as they came, it is only reported. `mpp.payment-required` with `insufficient-deposit` tops the
+channel up within --max-spend (the server waits for it), or stops cleanly with exit 5; every
+amount in it is parsed strictly (a malformed one is a protocol violation, exit 4).
+`mpp.receipt` and the `Payment-Receipt` header may never claim more than this client signed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,21 +35,23 @@ from mppcli.client.http import RequestSpec
 from mppcli.client.signing import signer_keypair, voucher_text
 from mppcli.client.topup import top_up
 from mppcli.errors import MalformedError, NetworkError, PaymentRejected, ProtocolViolation
+from mppcli.protocol.encoding import loads_json
 from mppcli.protocol.metering import (
     COMMIT_PATH,
+    EVENT_PAYMENT_REQUIRED,
+    EVENT_RECEIPT,
     CommitRequest,
     MeteredEvent,
     MeteringDirective,
     classify_event,
     parse_commit_receipt,
+    parse_payment_required,
     parse_side_channel_error,
 )
 from mppcli.protocol.receipt import receipt_from_json
 from mppcli.protocol.voucher import DEFAULT_EXPIRES_AT, Voucher, sign_voucher
 from mppcli.state.record import ChannelRecord, VoucherSigner
 
-EVENT_PAYMENT_REQUIRED = "mpp.payment-required"
-EVENT_RECEIPT = "mpp.receipt"
 COMMIT_ATTEMPTS = 3
 
 
@@ -68,6 +74,8 @@ class Meter:
     done: bool = False
     ended: str | None = None
     start_accepted: int = 0  # operator mode: the cumulative once the request itself was paid
+    owed: list[MeteringDirective] = field(default_factory=list)  # metered, not yet in a voucher
+    _inflight: asyncio.Task[None] | None = None  # the one commit on its way, if any
     _keypair: Any = None
     _cached: ChannelRecord | None = None
     _stash: tuple[m.VoucherAccepted, dict[str, str]] | None = None  # a receipt not yet written
@@ -121,6 +129,7 @@ class Meter:
     async def handle(self, name: str | None, data: str) -> str | None:
         """Fold one SSE frame in; returns application data to print, if any."""
         self.events += 1
+        self._check_inflight()
         try:
             event = classify_event(name or None, data)
         except MalformedError as exc:
@@ -143,38 +152,93 @@ class Meter:
             self.done = True
             self.client.emit("done", channelId=self.channel_id, events=self.events)
         elif event.event == EVENT_PAYMENT_REQUIRED:
-            await self._payment_required(_json(data, EVENT_PAYMENT_REQUIRED))
+            await self._payment_required(data)
         elif event.event == EVENT_RECEIPT:
+            await self.drain()
             self._final_receipt(_json(data, EVENT_RECEIPT))
         return None
 
     # --- commits -----------------------------------------------------------------------------------
 
     async def _directive(self, directive: MeteringDirective) -> None:
-        await self.finish()
+        await self.finish(drain=False)
         self._check_directive(directive, self._stored())
-        ahead = self.since_directive == 0
-        self.since_directive = 0
-        if ahead:
+        units, self.since_directive = self.since_directive, 0
+        if units == 0:  # ahead of its data: a reservation, paid at its usage or the end
+            await self.drain()
             self.pending, self.units = directive, 0
             self.client.emit("metering", deliveryId=directive.delivery_id, amount=str(directive.amount),
                              reserved=True)
             return
-        await self.commit(directive, directive.amount, self.offer.price)
+        if directive.amount > self.offer.price * units:
+            raise ProtocolViolation(f"server metered {directive.amount} for {units} data frame(s), more "
+                                    f"than the price {self.offer.price} it challenged for each")
+        self.committed[directive.delivery_id] = directive.amount
+        self.owed.append(directive)
+        self.client.emit("metering", deliveryId=directive.delivery_id, amount=str(directive.amount))
+        self._check_inflight()
+        if self._inflight is None:
+            self._inflight = asyncio.create_task(self._commit_owed())
 
-    async def finish(self, usage: int | None = None) -> None:
+    async def _commit_owed(self) -> None:
+        """The commit loop: one cumulative voucher for everything metered so far, then again for
+        what arrived meanwhile, until nothing is owed. Only a server that marks its directives
+        `cumulativeCommit` (`mpp serve`) takes one voucher for several; for any other (the
+        reference checks each commit against that delivery's amount) they go one by one. A
+        failure stays in the task until the data path collects it (`_check_inflight`, `drain`)."""
+        while self.owed:
+            last = self.owed[-1]
+            count = len(self.owed) if last.cumulative_commit else 1
+            batch, self.owed = self.owed[:count], self.owed[count:]
+            amount = sum(d.amount for d in batch)
+            await self.commit(batch[-1], amount, amount)
+
+    def _check_inflight(self) -> None:
+        """Collect a finished commit; a failed one ends the stream with its error."""
+        task = self._inflight
+        if task is not None and task.done():
+            self._inflight = None
+            task.result()
+
+    async def drain(self) -> None:
+        """Wait until every metered directive is committed (a pause, a top-up, the end)."""
+        while True:
+            task = self._inflight
+            if task is None:
+                if not self.owed:
+                    return
+                task = self._inflight = asyncio.create_task(self._commit_owed())
+            try:
+                await task
+            finally:
+                if self._inflight is task:
+                    self._inflight = None
+
+    async def abandon(self) -> None:
+        """Stop a commit on its way (the stream failed): its voucher is already recorded."""
+        task, self._inflight = self._inflight, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(BaseException):  # its failure, if any, is already being raised
+                await task
+
+    async def finish(self, usage: int | None = None, drain: bool = True) -> None:
         """Pay a held reservation: its usage (or reserved) amount, at most price x units received
-        (no data received, nothing paid: a reservation alone delivers nothing)."""
+        (no data received, nothing paid: a reservation alone delivers nothing); then, unless told
+        otherwise, wait for every per-unit commit."""
         directive, self.pending = self.pending, None
-        if directive is None:
-            return
-        cap = self.offer.price * self.units
-        if usage is not None and usage > cap:
-            raise ProtocolViolation(f"the server bills {usage} for {self.units} data frame(s) priced "
-                                    f"{self.offer.price} each")
-        amount = min(directive.amount if usage is None else usage, cap)
-        if amount > 0:
-            await self.commit(directive, amount, cap)
+        if directive is not None:
+            cap = self.offer.price * self.units
+            if usage is not None and usage > cap:
+                raise ProtocolViolation(f"the server bills {usage} for {self.units} data frame(s) priced "
+                                        f"{self.offer.price} each")
+            amount = min(directive.amount if usage is None else usage, cap)
+            if amount > 0:
+                await self.drain()
+                await self.commit(directive, amount, cap)
+                self.committed[directive.delivery_id] = amount
+        if drain:
+            await self.drain()
 
     async def commit(self, directive: MeteringDirective, amount: int, price: int) -> None:
         view = self._view()
@@ -184,7 +248,6 @@ class Meter:
         extra = {"last_signed_voucher": text} if cumulative > view.signed else {}
         self._persist(m.VoucherSigned(cumulative), **extra)
         self.budget = self.budget.after_signing(view, cumulative)
-        self.client.emit("metering", deliveryId=directive.delivery_id, amount=str(amount))
         self.client.emit("voucher", channelId=self.channel_id, cumulative=str(cumulative))
         body = CommitRequest(directive.delivery_id, signed).to_json()
         status, answer = await self._post_commit(self._commit_url(directive), body)
@@ -200,7 +263,8 @@ class Meter:
         if directive.currency != record.mint:
             raise ProtocolViolation(f"the server changed the mint mid-session: {record.mint} -> "
                                     f"{directive.currency}")
-        if directive.delivery_id in self.committed:
+        if directive.delivery_id in self.committed or (self.pending and self.pending.delivery_id ==
+                                                        directive.delivery_id):
             raise ProtocolViolation(f"the server metered delivery {directive.delivery_id} twice")
 
     def _commit_url(self, directive: MeteringDirective) -> str:
@@ -240,7 +304,6 @@ class Meter:
         m.step(view, event)  # refuse here, not at the next write, whatever the machine refuses
         extra = {"last_accepted_voucher": text} if event.cumulative == sent > view.accepted else {}
         self._stash = (event, extra)
-        self.committed[directive.delivery_id] = amount
         self.client.emit("receipt", channelId=self.channel_id, acceptedCumulative=str(event.cumulative),
                          deliveryId=directive.delivery_id, status=receipt.status)
 
@@ -252,24 +315,31 @@ class Meter:
                                         f"above the {self.pending.amount} it reserved")
             await self.finish(amount)
             return
-        committed = self.committed.get(delivery_id)
-        if committed is not None and amount > committed:
-            raise ProtocolViolation(f"the server reports usage {amount} for delivery {delivery_id}, above "
-                                    f"the {committed} it metered")
+        # a per-unit delivery was paid as it came: its usage (what the server still lacks a
+        # voucher for, at the end of `mpp serve`'s stream) is only reported, never paid again
 
     # --- pauses and the end ------------------------------------------------------------------------
 
-    async def _payment_required(self, body: dict[str, Any]) -> None:
-        reason = str(body.get("reason", ""))
-        self.client.emit("payment-required", **{k: v for k, v in body.items() if k != "type"})
-        if reason == "channel-closing":
-            self.ended = reason
+    async def _payment_required(self, data: str) -> None:
+        try:
+            pause = parse_payment_required(loads_json(data, EVENT_PAYMENT_REQUIRED))
+        except MalformedError as exc:
+            raise ProtocolViolation(f"the server's {EVENT_PAYMENT_REQUIRED} event is malformed: "
+                                    f"{exc}") from None
+        if pause.session_id != self.channel_id:
+            raise ProtocolViolation(f"a {EVENT_PAYMENT_REQUIRED} event names channel {pause.session_id}, "
+                                    f"not {self.channel_id}")
+        self.client.emit("payment-required", sessionId=pause.session_id, reason=pause.reason,
+                         amount=str(pause.amount), deposit=str(pause.deposit),
+                         acceptedCumulative=str(pause.accepted), spent=str(pause.spent))
+        if pause.reason == "channel-closing":
+            self.ended = pause.reason
             return
-        if reason != "insufficient-deposit":
-            await self.finish()  # awaiting-commit: pay what is held; per-unit commits are already sent
+        await self.finish()  # pay what is metered or held: the server waits for exactly that
+        if pause.reason != "insufficient-deposit":
             return
         record = self.record
-        needed = _int(body.get("amount"), self.offer.price) - _headroom(body, record)
+        needed = pause.amount - pause.headroom()
         preferred = self.offer.request.suggested_deposit or record.deposit
         amount = m.top_up_amount(records.view_of(record), max(needed, 1), preferred, self.budget)
         result = await top_up(self.client, record, amount, self.options, url=self.spec.url)
@@ -299,15 +369,17 @@ class Meter:
         view = records.view_of(record)
         if accepted is None or spent is None:
             raise ProtocolViolation("a stream receipt lacks acceptedCumulative or spent")
-        if spent > accepted:
-            raise ProtocolViolation(f"the server reports spent {spent} above acceptedCumulative {accepted}")
         if record.voucher_signer is VoucherSigner.OPERATOR:
+            if spent > accepted:
+                raise ProtocolViolation(f"the server reports spent {spent} above acceptedCumulative "
+                                        f"{accepted}")
             self._operator_receipt(view, accepted, spent)
             return
         if accepted > view.signed:
             raise ProtocolViolation(f"the server reports acceptedCumulative {accepted}, above the "
                                     f"{view.signed} this client signed")
-        event = m.VoucherAccepted(max(view.accepted, accepted), max(view.spent, spent))
+        vouched = m.vouched_spent(spent, accepted)  # a stream may charge ahead of our vouchers
+        event = m.VoucherAccepted(max(view.accepted, accepted), max(view.spent, vouched))
         self._cached = records.advance(self.client.store, self.channel_id, event)
 
     def _operator_receipt(self, view: m.ChannelView, accepted: int, spent: int) -> None:
@@ -327,17 +399,6 @@ def _json(data: str, name: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ProtocolViolation(f"the {name} event is not a JSON object")
     return value
-
-
-def _int(value: object, default: int) -> int:
-    return int(value) if isinstance(value, str) and value.isdigit() else default
-
-
-def _headroom(body: dict[str, Any], record: ChannelRecord) -> int:
-    deposit = _int(body.get("deposit"), record.deposit)
-    accepted = _int(body.get("acceptedCumulative"), record.accepted_cumulative)
-    reserved = _int(body.get("reserved"), 0)
-    return max(0, deposit - accepted - reserved)
 
 
 def _side_error(answer: Any) -> str:

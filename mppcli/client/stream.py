@@ -4,15 +4,19 @@ The request itself is paid like any paid request (a voucher for the price: the f
 further unit arrives as data plus an `mpp.metering` directive that `Meter` commits. A connection
 that drops before the end (`[DONE]`) is retried with the same channel, up to `--retries` times: the
 watermarks in the record say exactly what was paid, so a retry never pays twice for a commit.
-Streams are read with no read timeout (a quiet stream is not a dead one; NOTES: httpx-sse).
+The transport has no read timeout (a quiet stream is not a dead one; NOTES: httpx-sse), but no
+stream waits forever: `read_timeout` seconds without a data or metering event (keep-alive comments
+and a byte-by-byte trickle make no progress) end it with `StreamTimeout` (exit 3, not retried:
+the server is alive but not delivering), the record saved and the channel lock released.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mppcli.client.challenge import offer_of
@@ -23,6 +27,7 @@ from mppcli.client.meter import Meter
 from mppcli.client.request import pay
 from mppcli.client.resolve import channel_for, retire_if_gone
 from mppcli.errors import NetworkError, PaymentRejected, ProtocolViolation, channel_context
+from mppcli.protocol.metering import EVENT_PAYMENT_REQUIRED, METERING_NAMES, USAGE_NAMES
 
 if TYPE_CHECKING:
     import httpx
@@ -30,6 +35,8 @@ if TYPE_CHECKING:
     from mppcli.client import machine as m
 
 BACKOFF_SECONDS = 0.5
+PROGRESS_EVENTS = frozenset((*METERING_NAMES, *USAGE_NAMES, EVENT_PAYMENT_REQUIRED))
+READ_TIMEOUT = 60.0  # seconds without a data or metering event before a stream is given up
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,39 @@ class Dropped(NetworkError):
     """The stream ended before its `[DONE]`."""
 
 
+class StreamTimeout(NetworkError):
+    """No data or metering event for `--read-timeout` seconds."""
+
+    default_hint = ("The server answered but stopped delivering; what arrived is paid and saved. "
+                    "Retry later, or raise --read-timeout for a server that is slow to start.")
+
+
+@dataclass
+class _Watchdog:
+    """Cancels the reading task when no progress came for `seconds` (clock injectable)."""
+
+    seconds: float
+    clock: Callable[[], float] = time.monotonic
+    last: float = 0.0
+    fired: bool = False
+    busy: bool = False  # this client is acting (paying, topping up): not the server's silence
+
+    def progress(self) -> None:
+        self.last = self.clock()
+
+    async def guard(self, reader: asyncio.Task[Any]) -> None:
+        self.progress()
+        while True:
+            idle = self.clock() - self.last
+            if self.busy:
+                idle = 0.0
+            elif idle >= self.seconds:
+                self.fired = True
+                reader.cancel()
+                return
+            await asyncio.sleep(self.seconds - idle)
+
+
 @dataclass
 class _Progress:
     budget: m.Budget | None = None
@@ -59,13 +99,15 @@ class _Progress:
     data_events: int = 0
     channel_id: str | None = None
     ended: str = "complete"
+    watchdog: _Watchdog = field(default_factory=lambda: _Watchdog(READ_TIMEOUT))
 
 
 async def stream(client: Client, spec: RequestSpec, options: PayOptions,
-                 on_data: Callable[[str], None]) -> StreamResult:
+                 on_data: Callable[[str], None], read_timeout: float = READ_TIMEOUT,
+                 clock: Callable[[], float] = time.monotonic) -> StreamResult:
     """Consume `spec` as a metered stream; `on_data` receives each application data frame."""
     spec = spec.with_header("Accept", "text/event-stream")
-    progress = _Progress()
+    progress = _Progress(watchdog=_Watchdog(read_timeout, clock))
     retries = 0
     while True:
         try:
@@ -75,7 +117,7 @@ async def stream(client: Client, spec: RequestSpec, options: PayOptions,
             retries += 1  # the server took our voucher as a replay and sent nothing: pay afresh
             client.emit("retry", attempt=retries, reason="replayed", channelId=progress.channel_id)
         except NetworkError as exc:
-            if retries >= options.retries:
+            if retries >= options.retries or isinstance(exc, StreamTimeout):
                 raise
             retries += 1
             client.emit("retry", attempt=retries, reason=exc.message, channelId=progress.channel_id)
@@ -120,6 +162,7 @@ async def _attempt(client: Client, spec: RequestSpec, options: PayOptions, on_da
             try:
                 await _consume(opened[0], meter, on_data, progress)
             finally:
+                await meter.abandon()
                 progress.budget = meter.budget
                 meter.flush()
 
@@ -153,17 +196,45 @@ def _sender(client: Client, stack: contextlib.AsyncExitStack, opened: list[httpx
 
 async def _consume(response: httpx.Response, meter: Meter | None, on_data: Callable[[str], None],
                    progress: _Progress) -> None:
-    """Read SSE frames to the end; an end without `[DONE]` is a dropped connection."""
+    """Read SSE frames to the end under the watchdog; an end without `[DONE]` is a dropped
+    connection."""
+    watchdog = progress.watchdog
+    reader = asyncio.current_task()
+    assert reader is not None
+    guard = asyncio.create_task(watchdog.guard(reader))
+    try:
+        await _read(response, meter, on_data, progress)
+    except asyncio.CancelledError:
+        if not watchdog.fired:
+            raise
+        reader.uncancel()
+        raise StreamTimeout(f"no data or metering event for {watchdog.seconds:g} s (--read-timeout)",
+                            channel_id=progress.channel_id) from None
+    finally:
+        guard.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await guard
+
+
+async def _read(response: httpx.Response, meter: Meter | None, on_data: Callable[[str], None],
+                progress: _Progress) -> None:
     from httpx_sse import EventSource, SSEError
 
     done = False
+    watchdog = progress.watchdog
     try:
         async for sse in EventSource(response).aiter_sse():
             progress.events += 1
             if meter is None:
+                if sse.event == "message":
+                    watchdog.progress()
                 done = _free_frame(sse.event, sse.data, on_data, progress) or done
                 continue
+            watchdog.busy = sse.event == EVENT_PAYMENT_REQUIRED  # a pause may mean a top-up
             text = await meter.handle(None if sse.event == "message" else sse.event, sse.data)
+            watchdog.busy = False
+            if text is not None or sse.event in PROGRESS_EVENTS:
+                watchdog.progress()
             if text is not None:
                 progress.data_events += 1
                 on_data(text)

@@ -3,13 +3,17 @@
 SSE frames on the paid stream:
 - application data: a default frame (no `event:` line) whose data is one JSON value;
 - `event: mpp.metering`: a directive `{deliveryId, sessionId, amount, currency, sequence,
-  expiresAt, commitUrl?, proof?}` asking the client to commit `amount` for that delivery;
+  expiresAt, commitUrl?, proof?, cumulativeCommit?}` asking the client to commit `amount` for that
+  delivery (`cumulativeCommit: true`, ours, says one voucher naming it may also pay every earlier
+  directive of the stream; the reference ignores unknown keys);
 - `event: mpp.usage`: `{deliveryId, amount}`, the final amount of the current delivery;
 - the end: `data: [DONE]` on a default frame, or `event: done` with `data: [DONE]`.
 Clients also accept the short names `metering` and `usage`; other names pass through.
 
 The side channel (JSON over POST): `/__402/session/deliveries` reserves capacity with
-`{sessionId, amount, deliveryId?, commitUrl?, proof?, expiresAt?}` and answers the directive;
+`{sessionId, amount, deliveryId, expiresAt, commitUrl?, proof}` and answers the directive (`mpp
+serve` requires `proof`, the voucher signer's signature over `reservation_message`, and caps the
+expiry; the reference accepts anyone);
 `/__402/session/commit` takes `{deliveryId, voucher}` and answers a commit receipt
 `{deliveryId, sessionId, amount, cumulative, status: committed|replayed}`. Its errors are
 `{"error": "<message>"}` with status 400 (405 for a non-POST), not problem+json.
@@ -18,16 +22,32 @@ The side channel (JSON over POST): `/__402/session/deliveries` reserves capacity
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mppcli.errors import MalformedError
 from mppcli.protocol.encoding import canonical_json, loads_json
-from mppcli.protocol.fields import as_object, get_int, get_str, need_int, need_pubkey, need_str, need_u64
+from mppcli.protocol.fields import (
+    as_object,
+    get_bool,
+    get_int,
+    get_str,
+    get_u64,
+    need_int,
+    need_pubkey,
+    need_str,
+    need_u64,
+)
 from mppcli.protocol.voucher import DEFAULT_EXPIRES_AT, I64_MAX, SignedVoucher, parse_signed_voucher
+
+if TYPE_CHECKING:
+    from solders.keypair import Keypair
 
 EVENT_METERING = "mpp.metering"
 EVENT_USAGE = "mpp.usage"
 EVENT_DONE = "done"
+EVENT_PAYMENT_REQUIRED = "mpp.payment-required"  # our server's pause (not the reference's)
+EVENT_RECEIPT = "mpp.receipt"  # our server's final receipt (not the reference's)
+CHANNEL_HEADER = "x-payment-channel"  # a client asks to resume this channel (see mppcli.server.app)
 DONE_SENTINEL = "[DONE]"
 METERING_NAMES = (EVENT_METERING, "metering")
 USAGE_NAMES = (EVENT_USAGE, "usage")
@@ -46,6 +66,7 @@ class MeteringDirective:
     expires_at: int = DEFAULT_EXPIRES_AT
     commit_url: str | None = None
     proof: str | None = None
+    cumulative_commit: bool = False  # ours: a commit naming it may pay every earlier directive too
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"deliveryId": self.delivery_id, "sessionId": self.session_id,
@@ -55,6 +76,8 @@ class MeteringDirective:
             data["commitUrl"] = self.commit_url
         if self.proof is not None:
             data["proof"] = self.proof
+        if self.cumulative_commit:
+            data["cumulativeCommit"] = True
         return data
 
 
@@ -67,6 +90,7 @@ def parse_directive(value: object, path: str = "metering") -> MeteringDirective:
         expires_at=need_int(data, "expiresAt", path, minimum=0, maximum=I64_MAX),
         commit_url=get_str(data, "commitUrl", path, required=False),
         proof=get_str(data, "proof", path, required=False),
+        cumulative_commit=get_bool(data, "cumulativeCommit", path) is True,
     )
 
 
@@ -160,6 +184,35 @@ class DeliveryRequest:
         return data
 
 
+RESERVE_DOMAIN = "mpp-reserve-v1"
+
+
+def reservation_message(request: DeliveryRequest) -> bytes:
+    """The bytes a reservation's `proof` signs (ours, not the reference's): the JCS object
+    `{"amount", "deliveryId", "domain": "mpp-reserve-v1", "expiresAt", "sessionId"}`. Naming the
+    delivery id and expiry makes a replayed proof reserve nothing new."""
+    return canonical_json({"amount": str(request.amount), "deliveryId": request.delivery_id or "",
+                           "domain": RESERVE_DOMAIN, "expiresAt": request.expires_at or 0,
+                           "sessionId": request.session_id})
+
+
+def sign_reservation(keypair: Keypair, request: DeliveryRequest) -> str:
+    """The voucher signer's proof for a reservation (base58 Ed25519 signature)."""
+    return str(keypair.sign_message(reservation_message(request)))
+
+
+def verify_reservation(signer: str, request: DeliveryRequest) -> bool:
+    """True if `request.proof` is `signer`'s signature over `reservation_message(request)`."""
+    from solders.pubkey import Pubkey
+    from solders.signature import Signature
+
+    try:
+        signature = Signature.from_string(request.proof or "")
+        return bool(signature.verify(Pubkey.from_string(signer), reservation_message(request)))
+    except ValueError:
+        return False
+
+
 def parse_delivery_request(value: object) -> DeliveryRequest:
     data = as_object(value, "request body")
     expires_at = get_int(data, "expiresAt", required=False, minimum=0, maximum=I64_MAX)
@@ -223,3 +276,40 @@ def side_channel_error(message: str) -> dict[str, str]:
 
 def parse_side_channel_error(value: object) -> str:
     return need_str(as_object(value, "error body"), "error", "error body", nonempty=False)
+
+
+PAUSE_REASONS = ("awaiting-commit", "insufficient-deposit", "channel-closing")
+
+
+@dataclass(frozen=True)
+class PaymentRequired:
+    """`mpp serve`'s pause (`event: mpp.payment-required`, see `mppcli.server.app`): why the next
+    chunk cannot go out and the amounts the payer needs to act on it. Amounts are base-unit
+    decimal strings on the wire; `reserved` and `creditWindow` may be absent."""
+
+    session_id: str
+    reason: str
+    amount: int
+    deposit: int
+    accepted: int
+    spent: int
+    reserved: int = 0
+    credit_window: int | None = None
+
+    def headroom(self) -> int:
+        """What the deposit still allows beyond what is authorized or reserved."""
+        return max(0, self.deposit - max(self.accepted, self.spent) - self.reserved)
+
+
+def parse_payment_required(value: object, path: str = EVENT_PAYMENT_REQUIRED) -> PaymentRequired:
+    data = as_object(value, path)
+    reason = need_str(data, "reason", path)
+    if reason not in PAUSE_REASONS:
+        raise MalformedError(f"{path}.reason must be one of {', '.join(PAUSE_REASONS)}, got {reason[:40]!r}")
+    return PaymentRequired(
+        session_id=need_pubkey(data, "sessionId", path), reason=reason,
+        amount=need_u64(data, "amount", path, positive=True), deposit=need_u64(data, "deposit", path),
+        accepted=need_u64(data, "acceptedCumulative", path), spent=need_u64(data, "spent", path),
+        reserved=get_u64(data, "reserved", path, required=False) or 0,
+        credit_window=get_u64(data, "creditWindow", path, required=False),
+    )

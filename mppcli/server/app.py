@@ -14,23 +14,31 @@ Every failure is 402 `application/problem+json` with `Cache-Control: no-store` a
 challenge; success carries `Payment-Receipt` and `Cache-Control: private`. `open`, `topUp` and
 `close` credentials answer a small JSON summary; `voucher` and `use` pay for the resource.
 
-The metered stream: the credential pays chunk 1. Every further chunk is a data frame followed by
-an `mpp.metering` directive (deliveryId, sessionId, amount, currency, sequence, expiresAt,
-commitUrl) that the client commits with a voucher at `POST /__402/session/commit`. The server
-keeps at most `credit` chunks (default 1) delivered-but-uncommitted (waiting quietly up to 2 s for
-a commit in flight), and every chunk is reserved against the deposit before it is sent. When it
-cannot send the next chunk it emits
+The metered stream: the credential pays chunk 1. Spent first, then data: before a batch of
+chunks leaves (at most 32), its price is added to the channel's `spent` in one durable store
+commit; the batch then goes out as its data frames followed by one `mpp.metering` directive
+(deliveryId `<streamId>:<n>`, sessionId, amount = the batch's price, currency, sequence,
+expiresAt, commitUrl, cumulativeCommit: true). Vouchers catch up at `POST
+/__402/session/commit`: one cumulative voucher may pay every directive up to the one it names,
+never beyond `spent`. Delivery pauses only when
+`spent - acceptedCumulative` would exceed the credit window (`--stream-credit`, an amount in
+token units or `Nx` chunks; default 512 chunks) or the deposit cannot cover the next chunk: the
+stream waits quietly up to 2 s for a commit on its way, then emits
 
     event: mpp.payment-required
     data: {"sessionId", "reason": "awaiting-commit"|"insufficient-deposit"|"channel-closing",
-           "amount", "deposit", "acceptedCumulative", "spent", "reserved", "delivered",
-           "requested", "waitSeconds"}
+           "amount", "deposit", "acceptedCumulative", "spent", "reserved", "creditWindow",
+           "delivered", "requested", "waitSeconds"}
 
 and waits up to `waitSeconds` for the commit or a top-up (a `topUp` credential sent to this URL),
-then continues or ends. The end is `event: mpp.usage` for the last directive, `event:
-mpp.receipt` (the session receipt plus delivered, requested, complete, reason,
-pendingDeliveries) and `data: [DONE]`. Operator-signed channels: no directives; the operator signs
-a voucher per chunk before sending it, while the deposit allows.
+then continues or ends. The end is `event: mpp.usage` for the last directive, whose amount is
+what this stream delivered that no accepted voucher covers yet (so a client that commits once per
+response, for the last directive, pays the whole stream; commits on their way are given up to
+0.5 s to arrive first), `event: mpp.receipt` (the session receipt plus delivered,
+requested, complete, reason, unvouched, pendingDeliveries) and `data: [DONE]`. What was spent
+but never vouched for is the seller's risk, at most the window per channel; `mpp serve` logs it
+when the channel closes. Operator-signed channels: no directives; the operator signs a voucher
+for each batch before sending it, while the deposit allows.
 """
 
 from __future__ import annotations
@@ -50,6 +58,7 @@ from mppcli.errors import MalformedError, RpcError
 from mppcli.protocol.auth import format_www_authenticate
 from mppcli.protocol.encoding import loads_json
 from mppcli.protocol.metering import (
+    CHANNEL_HEADER,
     COMMIT_PATH,
     DELIVERIES_PATH,
     parse_commit_request,
@@ -64,7 +73,6 @@ from mppcli.server.httpinput import BodyTooLarge, body_digest, payment_credentia
 from mppcli.server.method import Result, SessionMethod
 from mppcli.server.state import ChannelState
 
-CHANNEL_HEADER = "x-payment-channel"
 MAX_BODY = 64 * 1024
 
 

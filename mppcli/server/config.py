@@ -10,6 +10,8 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
+from mppcli.server.credit import DEFAULT_CREDIT, parse_credit
+
 # Spec RECOMMENDED values and the reference's defaults (PROTOCOL-NOTES §2, §10).
 DEFAULT_GRACE_PERIOD = 900
 DEFAULT_CHALLENGE_TTL = 300
@@ -25,13 +27,13 @@ NO_EXPIRY_VOUCHER = 4_102_444_800  # 2100-01-01, what the reference writes for "
 class StreamPolicy:
     """How the metered stream paces and bounds unpaid delivery.
 
-    `credit` is how many metered chunks may be delivered before their commits arrive (each is
-    reserved against the deposit first, so the server never serves beyond funded value); when the
-    credit is used up, or the deposit cannot cover the next chunk, the stream pauses for up to
-    `pause_seconds` and then ends with an `mpp.payment-required` event.
+    `credit` is the credit window (`mppcli.server.credit`): how much may be delivered and charged
+    to `spent` ahead of the vouchers for it; when it is used up, or the deposit cannot cover the
+    next chunk, the stream pauses for up to `pause_seconds` and then ends with an
+    `mpp.payment-required` event.
     """
 
-    credit: int = 1
+    credit: str = DEFAULT_CREDIT
     pause_seconds: float = 20.0
     delivery_ttl: int = 300
     interval: float = 0.0
@@ -151,6 +153,7 @@ def validate_config(config: ServerConfig) -> None:
         config.price, config.chunk_price
     ):
         raise ValueError("--min-voucher-delta exceeds the price: no voucher could ever pay exactly")
+    parse_credit(config.stream.credit, config.chunk_price, config.decimals)
     if config.voucher_signer == "operator" and config.voucher_key is None:
         raise ValueError("operator-signed vouchers need a voucher key")
     if str(config.recipient_signer.pubkey()) != config.recipient:

@@ -2,16 +2,19 @@
 
 Side channel (PROTOCOL-NOTES §7.2, answered as the reference answers: 200 or 400/405 with
 `{"error": ...}`): `reserve` sets capacity aside for one delivery against the deposit
-(`accepted + reserved + amount <= deposit`); `commit` accepts the client's voucher for it. Two
-choices of ours: reservations expire (default 300 s; the reference keeps them forever, so a
-stranger who knows a channel id could pin its capacity), and only client-signed channels can
-reserve (an operator-signed channel's client cannot sign the commit voucher).
+(`accepted + reserved + amount <= deposit`); `commit` accepts the client's voucher for it.
+Choices of ours: a reservation needs the voucher signer's proof and an expiry at most
+`delivery_ttl` (300 s) ahead (the reference takes anyone's, forever, so a stranger who knows a
+channel id could pin its capacity), and only client-signed channels can reserve (an
+operator-signed channel's client cannot sign the commit voucher). Our own stream does not
+reserve: it charges `spent` as chunks leave (below), and commits pay it.
 
 The stream (`GET /stream?chunks=N`) is documented in `mppcli.server.app`; `StreamRun` produces it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import uuid
@@ -20,6 +23,8 @@ from dataclasses import dataclass
 
 from mppcli.protocol.encoding import canonical_json
 from mppcli.protocol.metering import (
+    EVENT_PAYMENT_REQUIRED,
+    EVENT_RECEIPT,
     CommitReceipt,
     CommitRequest,
     DeliveryRequest,
@@ -31,18 +36,22 @@ from mppcli.protocol.metering import (
     format_sse,
     metering_frame,
     usage_frame,
+    verify_reservation,
 )
 from mppcli.protocol.receipt import format_receipt
+from mppcli.protocol.voucher import DEFAULT_EXPIRES_AT
 from mppcli.server import problems
 from mppcli.server.challenges import Route
+from mppcli.server.config import ServerConfig
 from mppcli.server.context import ServerContext, receipt
+from mppcli.server.credit import parse_credit
 from mppcli.server.debit import operator_sign
 from mppcli.server.locks import wait_until
 from mppcli.server.state import ChannelState, Delivery, Status
 from mppcli.server.vouchers import check_binding, check_signature_and_expiry
 
-EVENT_PAYMENT_REQUIRED = "mpp.payment-required"
-EVENT_RECEIPT = "mpp.receipt"
+STREAMING = "streaming"  # a stream's delivery row: charged to `spent` as sent, never reserved
+END_WAIT = 0.5  # seconds the end of a stream waits for commits on their way
 QUIET_WAIT = 2.0  # seconds a stream waits for an on-its-way commit before announcing a pause
 
 
@@ -59,8 +68,21 @@ class SideChannelError(Exception):
 
 
 async def reserve(ctx: ServerContext, request: DeliveryRequest) -> MeteringDirective:
+    """A reservation only for the channel's voucher signer, for at most `delivery_ttl` seconds:
+    a stranger who knows a channel id cannot lock its deposit (#10 item 4)."""
     async with ctx.locks(request.session_id):
         state = _usable(ctx, request.session_id)
+        if not request.delivery_id or not request.expires_at or not request.proof:
+            raise SideChannelError("a reservation needs deliveryId, expiresAt and the voucher signer's proof")
+        if not verify_reservation(state.authorized_signer, request):
+            raise SideChannelError("the reservation proof is not the voucher signer's signature")
+        now = int(ctx.clock())
+        if request.expires_at <= now:
+            raise SideChannelError(f"the reservation expired at {request.expires_at}")
+        if request.expires_at > now + ctx.config.stream.delivery_ttl:
+            raise SideChannelError(
+                f"expiresAt may be at most {ctx.config.stream.delivery_ttl} seconds ahead"
+            )
         return _reserve_locked(
             ctx,
             state,
@@ -127,6 +149,9 @@ async def _commit_locked(ctx: ServerContext, channel_id: str, request: CommitReq
     state = ctx.store.channel(channel_id)
     if state is None:
         raise SideChannelError(f"channel {channel_id} not found")
+    stream_row = _stream_row(ctx, request.delivery_id)
+    if stream_row is not None and stream_row.channel_id == channel_id:
+        return await _commit_streamed(ctx, state, stream_row, request)
     delivery = ctx.store.delivery(request.delivery_id)
     if delivery is None or delivery.channel_id != channel_id:
         raise SideChannelError(f"delivery {request.delivery_id} not found")
@@ -170,6 +195,52 @@ async def _commit_locked(ctx: ServerContext, channel_id: str, request: CommitReq
     return CommitReceipt(request.delivery_id, channel_id, actual, cumulative, "committed")
 
 
+def _stream_row(ctx: ServerContext, delivery_id: str) -> Delivery | None:
+    """The row of the stream that sent directive `<streamId>:<n>`, if it is one of ours."""
+    stream_id, _, number = delivery_id.partition(":")
+    if not stream_id.startswith(STREAM_PREFIX) or not number.isascii() or not number.isdigit():
+        return None
+    row = ctx.store.delivery(stream_id)
+    return row if row is not None and row.status == STREAMING else None
+
+
+async def _commit_streamed(
+    ctx: ServerContext, state: ChannelState, row: Delivery, request: CommitRequest
+) -> CommitReceipt:
+    """A voucher for chunks already charged to `spent`: it may cover every directive up to this
+    one (one cumulative voucher for several), never more than was spent."""
+    signed, cumulative = request.voucher, request.voucher.voucher.cumulative_amount
+    if row.voucher_signature == signed.signature and row.cumulative == cumulative:
+        try:
+            check_signature_and_expiry(state, signed, ctx.clock(), ctx.config.clock_skew)
+        except problems.Rejection as exc:
+            raise SideChannelError(exc.detail) from None
+        return CommitReceipt(request.delivery_id, state.channel_id, 0, cumulative, "replayed")
+    _usable(ctx, state.channel_id)
+    if cumulative <= state.accepted:
+        raise SideChannelError(f"commit cumulative {cumulative} must exceed watermark {state.accepted}")
+    if cumulative > state.spent:
+        raise SideChannelError(
+            f"commit cumulative {cumulative} exceeds what was delivered (spent {state.spent})"
+        )
+    try:
+        check_binding(state, signed)
+        check_signature_and_expiry(state, signed, ctx.clock(), ctx.config.clock_skew)
+        state = await ctx.confirm_live(state)
+    except problems.Rejection as exc:
+        raise SideChannelError(exc.detail) from None
+    actual = cumulative - state.accepted
+    committed = dataclasses.replace(
+        state, accepted=cumulative, highest_voucher=signed.to_json(), last_activity_at=ctx.clock()
+    )
+    with ctx.store.batch() as batch:
+        batch.put_channel(committed)
+        batch.put_delivery(
+            dataclasses.replace(row, cumulative=cumulative, voucher_signature=signed.signature)
+        )
+    return CommitReceipt(request.delivery_id, state.channel_id, actual, cumulative, "committed")
+
+
 def _replayed(
     ctx: ServerContext, state: ChannelState, delivery: Delivery, request: CommitRequest
 ) -> CommitReceipt:
@@ -192,18 +263,28 @@ def _replayed(
 
 # --- the metered stream ----------------------------------------------------------------------------
 
+STREAM_PREFIX = "stream-"
+BATCH_CHUNKS = 32  # most chunks charged by one store commit and sent as one write
+
+
+def credit_window(config: ServerConfig) -> int:
+    """The stream credit window in base units (see `mppcli.server.credit`)."""
+    return parse_credit(config.stream.credit, config.chunk_price, config.decimals)
+
 
 @dataclass
 class StreamRun:
     """One metered SSE response: chunk 1 was paid by the request's credential; the rest are metered.
 
-    Client-signed channels: each further chunk is reserved against the deposit, sent as a data
-    frame followed by its `mpp.metering` directive, and paid by the client's commit. At most
-    `credit` chunks may await their commit; when the credit is used or the deposit cannot cover the
-    next chunk, an `mpp.payment-required` event says so and the stream waits up to
-    `pause_seconds` for the commit or a top-up, then ends (a commit that is merely in flight is
-    first awaited quietly for up to `QUIET_WAIT` seconds). Operator-signed channels: the operator
-    signs a voucher per chunk before sending it, while the deposit allows.
+    Spent first, then data (spec, Crash Safety): before a batch of chunks leaves, its price is
+    added to the channel's `spent` in one store commit, with the stream's delivery row; the batch
+    then goes out as its data frames followed by one `mpp.metering` directive for the batch, and
+    vouchers catch up (the client may commit one cumulative voucher for several directives).
+    Delivery pauses only when `spent - accepted` would exceed the credit window or the deposit
+    cannot cover the next chunk: the stream first waits quietly up to `QUIET_WAIT` seconds for a
+    commit on its way, then emits `mpp.payment-required` and waits up to `pause_seconds`.
+    What was spent but never vouched for is the seller's risk, at most the window per channel.
+    Operator-signed channels: the operator signs a voucher for each batch before sending it.
     """
 
     ctx: ServerContext
@@ -212,71 +293,109 @@ class StreamRun:
     chunks: int
     commit_url: str
     challenge_id: str | None
-    stream_id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
+    stream_id: str = dataclasses.field(default_factory=lambda: STREAM_PREFIX + uuid.uuid4().hex)
     delivered: int = 0
-    outstanding: list[str] = dataclasses.field(default_factory=list)
+    metered: int = 0  # what this stream added to `spent` (every chunk after the first)
+    directives: int = 0
     last: MeteringDirective | None = None
     ended: str = "complete"
 
     async def frames(self) -> AsyncIterator[str]:
         self.delivered = 1
         yield data_frame(chunk_payload(1, self.chunks))
-        for index in range(2, self.chunks + 1):
-            if self.ctx.config.stream.interval:
-                import asyncio
-
-                await asyncio.sleep(self.ctx.config.stream.interval)
-            directive_or_reason = await self._next_unit()
-            if directive_or_reason == "awaiting-commit":  # the usual case: the commit is on its way
-                directive_or_reason = await self._next_unit(
-                    min(QUIET_WAIT, self.ctx.config.stream.pause_seconds)
-                )
-            if isinstance(directive_or_reason, str):
-                yield self._payment_required(directive_or_reason)
-                directive_or_reason = await self._next_unit(self.ctx.config.stream.pause_seconds)
-                if isinstance(directive_or_reason, str):
-                    self.ended = directive_or_reason
+        policy = self.ctx.config.stream
+        while self.delivered < self.chunks:
+            if policy.interval:
+                await asyncio.sleep(policy.interval)
+            charged = await self._charge()
+            if charged == "awaiting-commit":  # the usual case: a commit is on its way
+                charged = await self._charge(min(QUIET_WAIT, policy.pause_seconds))
+            if isinstance(charged, str):
+                yield self._payment_required(charged)
+                charged = await self._charge(policy.pause_seconds)
+                if isinstance(charged, str):
+                    self.ended = charged
                     break
-            self.delivered = index
-            yield data_frame(chunk_payload(index, self.chunks))
-            if directive_or_reason is not None:
-                self.last = directive_or_reason
-                yield metering_frame(directive_or_reason)
-        for frame in self._closing_frames():
+            yield self._batch(charged)
+        for frame in await self._closing_frames():
             yield frame
 
-    async def _next_unit(self, wait: float = 0.0) -> MeteringDirective | str | None:
-        """Reserve (client) or debit (operator) the next chunk; a reason string if it cannot."""
+    def _batch(self, count: int) -> str:
+        """`count` charged chunks as data frames, then one directive for them (client mode)."""
+        first = self.delivered + 1
+        self.delivered += count
+        frames = [data_frame(chunk_payload(i, self.chunks)) for i in range(first, self.delivered + 1)]
+        state = self.ctx.store.channel(self.channel_id)
+        if state is not None and state.voucher_signer == "client":
+            self.directives += 1
+            self.last = MeteringDirective(
+                f"{self.stream_id}:{self.directives}",
+                self.channel_id,
+                count * self.route.price,
+                state.mint,
+                self.directives,
+                DEFAULT_EXPIRES_AT,
+                self.commit_url,
+                cumulative_commit=True,
+            )
+            frames.append(metering_frame(self.last))
+        return "".join(frames)
+
+    async def _charge(self, wait: float = 0.0) -> int | str:
+        """Make the next batch's price durable in `spent`; how many chunks, or why none can go."""
         cond = self.ctx.locks(self.channel_id)
         async with cond:
-            await wait_until(cond, lambda: self._blocker() is None, wait)
-            reason = self._blocker()
-            if reason is not None:
+            await wait_until(cond, lambda: self._room()[0] > 0, wait)
+            count, reason = self._room()
+            if count == 0:
                 return reason
             state = self.ctx.store.channel(self.channel_id)
             assert state is not None
+            cost = count * self.route.price
             if state.voucher_signer == "operator":
-                signed = operator_sign(self.ctx, state, self.route.price)
-                self.ctx.store.save(signed)
-                return None
-            directive = _reserve_locked(
-                self.ctx, state, self.route.price, commit_url=self.commit_url, stream_id=self.stream_id
-            )
-            self.outstanding.append(directive.delivery_id)
-            return directive
+                self.ctx.store.save(operator_sign(self.ctx, state, cost))
+                return count
+            self.metered += cost
+            charged = dataclasses.replace(state, spent=state.spent + cost, last_activity_at=self.ctx.clock())
+            row = self._row()
+            with self.ctx.store.batch() as batch:
+                batch.put_channel(charged)
+                sent = self.delivered + count
+                batch.put_delivery(dataclasses.replace(row, amount=self.metered, sequence=sent))
+            return count
 
-    def _blocker(self) -> str | None:
-        """Why the next chunk cannot go out now, or None."""
+    def _row(self) -> Delivery:
+        row = self.ctx.store.delivery(self.stream_id)
+        if row is None:
+            expires = int(self.ctx.clock()) + self.ctx.config.stream.delivery_ttl
+            row = Delivery(self.stream_id, self.channel_id, 0, 0, expires, STREAMING)
+            row = dataclasses.replace(row, stream_id=self.stream_id)
+        return row
+
+    def _room(self) -> tuple[int, str]:
+        """How many chunks may be charged now (at most one batch), else 0 and the reason."""
         state = self.ctx.store.channel(self.channel_id)
         if state is None or not state.is_open:
-            return "channel-closing"
-        pending = self.ctx.pending(self.channel_id)
+            return 0, "channel-closing"
+        price, pending = self.route.price, self.ctx.pending(self.channel_id)
+        want = min(self.chunks - self.delivered, 1 if self.ctx.config.stream.interval else BATCH_CHUNKS)
         if state.voucher_signer == "operator":
-            return None if state.available(pending) >= self.route.price else "insufficient-deposit"
-        self.outstanding = [d for d in self.outstanding if _is_pending(self.ctx, d)]
-        if len(self.outstanding) >= self.ctx.config.stream.credit:
-            return "awaiting-commit"
-        return None if state.headroom(pending) >= self.route.price else "insufficient-deposit"
+            fits = state.available(pending) // price
+            return (min(want, fits), "") if fits else (0, "insufficient-deposit")
+        by_deposit = max(0, state.deposit - pending - max(state.spent, state.accepted)) // price
+        by_window = max(0, credit_window(self.ctx.config) - (state.spent - state.accepted)) // price
+        if by_deposit == 0:
+            return 0, "insufficient-deposit"
+        if by_window == 0:
+            return 0, "awaiting-commit"
+        return min(want, by_deposit, by_window), ""
+
+    def unvouched(self) -> int:
+        """What this stream delivered that no accepted voucher covers yet (the seller's risk)."""
+        state = self.ctx.store.channel(self.channel_id)
+        if state is None or state.voucher_signer != "client":
+            return 0
+        return max(0, min(self.metered, state.spent - state.accepted))
 
     def _payment_required(self, reason: str) -> str:
         state = self.ctx.store.channel(self.channel_id)
@@ -289,16 +408,23 @@ class StreamRun:
             "acceptedCumulative": str(state.accepted),
             "spent": str(state.spent),
             "reserved": str(self.ctx.pending(self.channel_id)),
+            "creditWindow": str(credit_window(self.ctx.config)),
             "delivered": self.delivered,
             "requested": self.chunks,
             "waitSeconds": self.ctx.config.stream.pause_seconds,
         }
         return format_sse(canonical_json(body).decode(), EVENT_PAYMENT_REQUIRED)
 
-    def _closing_frames(self) -> list[str]:
+    async def _closing_frames(self) -> list[str]:
+        """`mpp.usage` for the last directive (what this stream still lacks a voucher for, so a
+        client that commits once per response pays the whole stream), the receipt, `[DONE]`.
+        Commits on their way are given up to `END_WAIT` seconds to arrive first."""
         frames = []
         if self.last is not None:
-            frames.append(usage_frame(MeteringUsage(self.last.delivery_id, self.last.amount)))
+            cond = self.ctx.locks(self.channel_id)
+            async with cond:
+                await wait_until(cond, lambda: self.unvouched() == 0, END_WAIT)
+            frames.append(usage_frame(MeteringUsage(self.last.delivery_id, self.unvouched())))
         state = self.ctx.store.channel(self.channel_id)
         if state is not None:
             summary = receipt(self.ctx.config, state, self.challenge_id, self.ctx.clock()).to_json()
@@ -308,17 +434,13 @@ class StreamRun:
                     "requested": self.chunks,
                     "complete": self.delivered == self.chunks,
                     "reason": self.ended,
-                    "pendingDeliveries": [d for d in self.outstanding if _is_pending(self.ctx, d)],
+                    "unvouched": str(self.unvouched()),
+                    "pendingDeliveries": [self.last.delivery_id] if self.unvouched() and self.last else [],
                 }
             )
             frames.append(format_sse(json.dumps(summary, separators=(",", ":")), EVENT_RECEIPT))
         frames.append(done_frame())
         return frames
-
-
-def _is_pending(ctx: ServerContext, delivery_id: str) -> bool:
-    delivery = ctx.store.delivery(delivery_id)
-    return delivery is not None and delivery.status == "pending" and delivery.expires_at > ctx.clock()
 
 
 def chunk_payload(index: int, total: int) -> dict[str, object]:

@@ -157,6 +157,8 @@ def _finish(
     )
     ctx.store.save(done)
     ctx.log(f"closed channel {state.channel_id} settled={settled} refunded={deposit - settled} tx={tx}")
+    if state.spent > settled:  # a metered stream delivered it; no voucher covers it (seller's risk)
+        ctx.log(f"channel {state.channel_id}: {state.spent - settled} delivered but never vouched for")
     return done
 
 

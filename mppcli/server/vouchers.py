@@ -51,17 +51,23 @@ def check_advance(state: ChannelState, cumulative: int, pending: int, min_delta:
 
 
 def check_cost(state: ChannelState, cumulative: int, cost: int) -> None:
-    """Step 5's last rule: the increment pays exactly this request (with any unspent balance)."""
-    if cumulative - state.spent < cost:
+    """Step 5's last rule: the increment pays exactly this request (with any unspent balance).
+
+    A metered stream charges `spent` before its vouchers arrive, so `spent` may exceed `accepted`
+    by at most the stream credit window (the seller's risk): a request must still pay its own
+    cost, and may also pay that unvouched amount, never more.
+    """
+    unvouched = max(0, state.spent - state.accepted)
+    if cumulative - min(state.spent, state.accepted) < cost:
         raise problems.failed(
-            f"the voucher authorizes {cumulative - state.spent} beyond what was spent; "
-            f"this request costs {cost}",
+            f"the voucher authorizes {cumulative - min(state.spent, state.accepted)} beyond what "
+            f"was spent; this request costs {cost}",
             state.channel_id,
         )
-    if cumulative - state.accepted > cost:
+    if cumulative - state.accepted > cost + unvouched:
         raise problems.failed(
             f"the voucher adds {cumulative - state.accepted} but this request costs {cost}; "
-            f"sign cumulativeAmount {max(state.accepted + 1, state.spent + cost)}",
+            f"sign cumulativeAmount {max(state.accepted + cost, state.spent + cost)}",
             state.channel_id,
         )
 

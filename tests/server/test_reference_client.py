@@ -66,6 +66,9 @@ def test_reference_client_completes_a_session_against_mpp_serve(
     )
     spent = 3 * PRICE + 5 * CHUNK
     assert int(answer["cumulative"]) == spent, answer
+    stream = answer["streams"][0]  # one commit per directive: the whole stream, paid as it came
+    assert [m["chunk"] for m in stream["messages"]] == [1, 2, 3, 4, 5], stream
+    assert all(c["status"] == "committed" for c in stream["commits"]) and stream["commits"], stream
     assert [s["status"] for s in answer["steps"]] == [200] * len(answer["steps"])
     closing = answer["steps"][-1]["receipt"]
     assert closing["txHash"] and int(closing["refunded"]) == DEPOSIT + 200_000 - spent
@@ -73,11 +76,12 @@ def test_reference_client_completes_a_session_against_mpp_serve(
     assert server.chain.token_balance(str(payer.pubkey()), mint) == FUNDS - spent
 
 
-def test_reference_whole_stream_consumer_pays_for_what_it_received(
+def test_reference_whole_stream_consumer_gets_and_pays_a_50_chunk_stream(
     server: ServerProcess, refkit: RefKit
 ) -> None:
-    """The reference's stock MeteredSseStream commits once, after [DONE], for the latest directive:
-    our server sends one metered chunk ahead of payment, pauses, ends, and the late commit pays it."""
+    """The reference's stock MeteredSseStream commits once, after [DONE], for the latest directive
+    (with the final usage's amount): the default credit window lets it receive all 50 chunks, and
+    the usage names everything the stream delivered unvouched, so that one commit pays it all."""
     payer = _payer(server)
     answer = refkit.ok(
         "client.py",
@@ -85,7 +89,7 @@ def test_reference_whole_stream_consumer_pays_for_what_it_received(
             "url": server.url,
             "payerSecret": str(payer),
             "requests": 1,
-            "streamPath": "/stream?chunks=4",
+            "streamPath": "/stream?chunks=50",
             "streams": 1,
             "streamCommit": "end",
             "close": True,
@@ -93,6 +97,8 @@ def test_reference_whole_stream_consumer_pays_for_what_it_received(
         timeout=240,
     )
     stream = answer["streams"][0]
-    assert len(stream["messages"]) == 2, stream  # chunk 1 (paid by the request) and one on credit
-    assert int(answer["cumulative"]) == PRICE + 2 * CHUNK
-    assert int(answer["steps"][-1]["receipt"]["refunded"]) == DEPOSIT - PRICE - 2 * CHUNK
+    assert [m["chunk"] for m in stream["messages"]] == list(range(1, 51)), stream
+    assert "mpp.payment-required" not in stream["events"] and "error" not in stream, stream
+    assert [c["status"] for c in stream["commits"]] == ["committed"], stream
+    assert int(answer["cumulative"]) == PRICE + 50 * CHUNK
+    assert int(answer["steps"][-1]["receipt"]["refunded"]) == DEPOSIT - PRICE - 50 * CHUNK

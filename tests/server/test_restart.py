@@ -22,7 +22,7 @@ def test_a_restart_continues_every_open_channel(tmp_path) -> None:  # type: igno
         payload = payer.voucher_payload(payer.voucher(PRICE))
         first = payer.send(payload, challenge, headers={"Idempotency-Key": "k1"})
         assert receipt_of(first).spent == PRICE
-        log = consume(payer, PRICE + CHUNK, 3, commit=False)  # leaves one delivery awaiting its commit
+        log = consume(payer, PRICE + CHUNK, 3, commit=False)  # leaves two chunks unvouched
         pending = log.directives[0].delivery_id
 
         assert server.stop() == 0
@@ -40,7 +40,8 @@ def test_a_restart_continues_every_open_channel(tmp_path) -> None:  # type: igno
         )
         assert committed.status_code == 200, committed.text
         assert problem_of(payer.pay(PRICE + 2 * CHUNK)).name == "verification-failed"  # not monotonic
-        assert receipt_of(payer.pay(2 * PRICE + 2 * CHUNK)).spent == 2 * PRICE + 2 * CHUNK
+        # spent first: all three chunks were charged as they left; one is still unvouched
+        assert receipt_of(payer.pay(2 * PRICE + 2 * CHUNK)).spent == 2 * PRICE + 3 * CHUNK
         closed = receipt_of(payer.close())
         assert closed.refunded == 1_000_000 - 2 * PRICE - 2 * CHUNK
     finally:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from solders.keypair import Keypair
 
+from mppcli.protocol.metering import DeliveryRequest, sign_reservation
 from tests.server.harness import ServerProcess
 from tests.server.payer import Payer, problem_of
 from tests.server.stream_client import consume
@@ -27,36 +31,62 @@ def test_a_stream_is_paid_chunk_by_chunk(opened: Payer) -> None:
     log = consume(opened, CHUNK, 6)
     assert log.status == 200 and log.done
     assert [d["chunk"] for d in log.data] == [1, 2, 3, 4, 5, 6]
-    assert [d.sequence for d in log.directives] == [1, 2, 3, 4, 5]
-    assert all(d.amount == CHUNK and d.session_id == opened.channel_id for d in log.directives)
-    assert [c.status for c in log.commits] == ["committed"] * 5
+    # spent first: chunks 2-6 fit the window, so they go out as one batch with one directive
+    assert sum(d.amount for d in log.directives) == 5 * CHUNK
+    assert all(d.session_id == opened.channel_id for d in log.directives)
+    assert [c.status for c in log.commits] == ["committed"] * len(log.directives)
     assert log.commits[-1].cumulative == 6 * CHUNK
     assert log.usage and log.usage[-1].delivery_id == log.directives[-1].delivery_id
+    assert log.usage[-1].amount == 0  # the commits caught up before the end
     assert log.receipt is not None and log.receipt["complete"] is True and log.receipt["delivered"] == 6
+    assert log.receipt["spent"] == log.receipt["acceptedCumulative"] == str(6 * CHUNK)
     assert log.payment_required == []
     # the channel's watermark is exactly what was committed: the next request pays from there
     assert opened.pay(6 * CHUNK + 10_000).status_code == 200
 
 
-def test_without_commits_the_stream_pauses_then_ends(opened: Payer) -> None:
-    log = consume(opened, CHUNK, 5, commit=False)
-    assert [d["chunk"] for d in log.data] == [1, 2]  # one chunk of credit beyond what was paid
-    assert log.payment_required and log.payment_required[0]["reason"] == "awaiting-commit"
-    assert log.receipt is not None and log.receipt["complete"] is False
-    assert log.receipt["reason"] == "awaiting-commit" and log.done
-    assert log.receipt["pendingDeliveries"] == [log.directives[0].delivery_id]
-    # the delivered chunk can still be paid for after the stream ended
-    signed = opened.voucher(2 * CHUNK)
-    answer = httpx.post(
-        opened.server.url + "/__402/session/commit",
-        json={"deliveryId": log.directives[0].delivery_id, "voucher": signed.to_json()},
-    )
-    assert answer.status_code == 200 and answer.json()["status"] == "committed"
-    replay = httpx.post(
-        opened.server.url + "/__402/session/commit",
-        json={"deliveryId": log.directives[0].delivery_id, "voucher": signed.to_json()},
-    )
-    assert replay.json()["status"] == "replayed" and replay.json()["cumulative"] == str(2 * CHUNK)
+def test_a_client_that_commits_once_per_response_gets_the_whole_stream(opened: Payer) -> None:
+    log = consume(opened, CHUNK, 50, commit=False)
+    assert [d["chunk"] for d in log.data] == list(range(1, 51))  # the default window: 512 chunks
+    assert log.payment_required == []
+    # spent is charged as chunks leave; the final usage names what no voucher covers yet
+    assert log.receipt is not None and log.receipt["spent"] == str(50 * CHUNK)
+    assert log.receipt["acceptedCumulative"] == str(CHUNK) and log.receipt["unvouched"] == str(49 * CHUNK)
+    assert log.usage[-1].delivery_id == log.directives[-1].delivery_id and log.usage[-1].amount == 49 * CHUNK
+    # one late commit for the last directive pays it all
+    signed = opened.voucher(50 * CHUNK)
+    body = {"deliveryId": log.directives[-1].delivery_id, "voucher": signed.to_json()}
+    answer = httpx.post(opened.server.url + "/__402/session/commit", json=body)
+    assert answer.status_code == 200 and answer.json()["status"] == "committed", answer.text
+    assert answer.json()["amount"] == str(49 * CHUNK)
+    replay = httpx.post(opened.server.url + "/__402/session/commit", json=body)
+    assert replay.json()["status"] == "replayed" and replay.json()["cumulative"] == str(50 * CHUNK)
+    # never beyond what was delivered
+    beyond = opened.voucher(51 * CHUNK)
+    over = httpx.post(opened.server.url + "/__402/session/commit",
+                      json={"deliveryId": log.directives[-1].delivery_id, "voucher": beyond.to_json()})
+    assert over.status_code == 400 and "exceeds what was delivered" in over.json()["error"]
+    opened.last_voucher = signed
+
+
+def test_without_commits_the_stream_pauses_at_the_window_then_ends(tmp_path_factory: pytest.TempPathFactory,
+                                                                   ) -> None:
+    running = ServerProcess.start(tmp_path_factory.mktemp("serve") / "home", "--ephemeral",
+                                  "--stream-pause", "0.5", "--stream-credit", "3x")
+    try:
+        payer = Payer(running)
+        assert payer.open(100_000).status_code == 200
+        log = consume(payer, CHUNK, 10, commit=False)
+        assert [d["chunk"] for d in log.data] == [1, 2, 3, 4]  # three chunks of credit beyond the paid one
+        assert log.payment_required and log.payment_required[0]["reason"] == "awaiting-commit"
+        assert log.payment_required[0]["creditWindow"] == str(3 * CHUNK)
+        assert log.receipt is not None and log.receipt["complete"] is False
+        assert log.receipt["reason"] == "awaiting-commit" and log.done
+        assert log.receipt["spent"] == str(4 * CHUNK)  # durable before the chunks left
+        # a request still pays its own price while the stream's chunks are unvouched
+        assert payer.pay(CHUNK + 10_000).status_code == 200
+    finally:
+        running.stop()
 
 
 def test_when_the_deposit_runs_out_the_stream_asks_for_a_top_up_and_continues(payer: Payer) -> None:
@@ -96,11 +126,9 @@ def test_side_channel_answers_as_the_reference_does(opened: Payer) -> None:
         url + "/__402/session/commit", json={"deliveryId": "nope", "voucher": opened.voucher(CHUNK).to_json()}
     )
     assert unknown.status_code == 400 and "not found" in unknown.json()["error"]
-    reserved = httpx.post(
-        url + "/__402/session/deliveries", json={"sessionId": opened.channel_id, "amount": str(CHUNK)}
-    )
+    reserved = _reserve(opened, CHUNK, "d-1")
     directive = reserved.json()
-    assert reserved.status_code == 200 and directive["deliveryId"] == f"{opened.channel_id}:1"
+    assert reserved.status_code == 200 and directive["deliveryId"] == "d-1"
     too_much = opened.voucher(2 * CHUNK)
     over = httpx.post(
         url + "/__402/session/commit",
@@ -124,8 +152,29 @@ def test_side_channel_answers_as_the_reference_does(opened: Payer) -> None:
 
 def test_a_reservation_beyond_the_deposit_is_refused(payer: Payer) -> None:
     assert payer.open(100_000).status_code == 200
-    answer = httpx.post(
-        payer.server.url + "/__402/session/deliveries",
-        json={"sessionId": payer.channel_id, "amount": "100001"},
-    )
+    answer = _reserve(payer, 100_001, "too-much")
     assert answer.status_code == 400 and "exceeds available deposit" in answer.json()["error"]
+
+
+def test_a_stranger_cannot_reserve_a_payers_deposit(opened: Payer) -> None:
+    """#10 item 4: no proof, a stranger's proof, or a far expiry reserve nothing."""
+    url = opened.server.url + "/__402/session/deliveries"
+    expires = int(time.time()) + 60
+    anonymous = httpx.post(url, json={"sessionId": opened.channel_id, "amount": "990000",
+                                      "deliveryId": "grab", "expiresAt": expires})
+    assert anonymous.status_code == 400 and "proof" in anonymous.json()["error"]
+    stranger = _reserve(opened, 990_000, "grab", key=Keypair())
+    assert stranger.status_code == 400 and "not the voucher signer" in stranger.json()["error"]
+    forever = _reserve(opened, 990_000, "grab", expires_at=int(time.time()) + 86_400)
+    assert forever.status_code == 400 and "at most 300 seconds" in forever.json()["error"]
+    # nothing was locked: the payer itself can still reserve nearly the whole deposit
+    assert _reserve(opened, 990_000, "mine").status_code == 200
+
+
+def _reserve(payer: Payer, amount: int, delivery_id: str, *, key: Keypair | None = None,
+             expires_at: int | None = None) -> httpx.Response:
+    request = DeliveryRequest(str(payer.channel_id), amount, delivery_id,
+                              expires_at=expires_at or int(time.time()) + 60)
+    proof = sign_reservation(key or payer.signer, request)
+    body = dataclasses.replace(request, proof=proof).to_json()
+    return httpx.post(payer.server.url + "/__402/session/deliveries", json=body)
