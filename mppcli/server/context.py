@@ -48,21 +48,27 @@ class ServerContext:
         """Spec voucher checks 6-7 against the chain, at most every `chain_check_ttl` seconds per channel.
 
         The account must still exist, be a Channel of our program and be `Open` with no forced close
-        pending; the on-chain deposit is authoritative for `escrowedAmount`. Call with the channel's
-        lock held. A channel that is gone or closing is recorded and refused.
+        pending; the on-chain deposit is authoritative for `escrowedAmount`. The account comes from
+        the websocket-pushed view when it is trustworthy, else from an RPC read
+        (`ChainPort.live_channel`). Call with the channel's lock held. A channel that is gone or
+        closing is recorded and refused.
         """
         now = self.clock()
         if not force and now - self._seen.get(state.channel_id, 0.0) < self.config.chain_check_ttl:
             return state
         try:
-            account = await self.chain.channel(state.channel_id)
+            # A forced check (after a top-up we confirmed) reads: its notification may be in flight.
+            read = self.chain.channel if force else self.chain.live_channel
+            account = await read(state.channel_id)
         except ChainMismatch as exc:
             raise problems.failed(str(exc)) from None
-        self._seen[state.channel_id] = now
+        if self.config.chain_check_ttl:
+            self._seen[state.channel_id] = now
         synced = sync_with_chain(state, account)
         if synced != state:
             self.store.save(synced)
         if account is None or account.status is not ChannelStatus.OPEN or account.closure_started_at:
+            self.chain.forget(state.channel_id)
             raise problems.failed(_not_open_detail(state.channel_id, account))
         return synced
 
