@@ -12,7 +12,7 @@ read seeds the view). `channel` always reads.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +53,7 @@ class ChainPort:
         confirm_timeout: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
         watch: ChannelWatch | None = None,
+        before_send: Callable[[], Awaitable[None]] | None = None,
     ):
         self.rpc = rpc
         self.program_id = Pubkey.from_string(program_id)
@@ -60,6 +61,7 @@ class ChainPort:
         self._clock = clock
         self._blockhash: tuple[float, str, int] | None = None
         self.watch = watch
+        self._before_send = before_send  # the store's durability barrier (group commit)
 
     async def close(self) -> None:
         if self.watch is not None:
@@ -118,6 +120,8 @@ class ChainPort:
         """Send, then wait for confirmation. A program or preflight failure is returned, not raised;
         an unreachable RPC raises RpcError."""
         signature = str(tx.signatures[0])
+        if self._before_send is not None:
+            await self._before_send()  # the state that justifies this transaction is on disk first
         try:
             sent = await self.rpc.send_transaction(bytes(tx))
             signature = str(sent)

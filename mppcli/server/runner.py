@@ -143,7 +143,10 @@ async def _serve(
     try:
         config, store = await build(options, server_dir, rpc, ledger, log)
         watch = ChannelWatch(websocket_url(rpc_url), log)
-        chain = ChainPort(rpc, config.program_id, config.confirm_timeout, watch=watch)
+        store.enable_group_commit()  # durable before any response (DurableResponses) or transaction
+        chain = ChainPort(
+            rpc, config.program_id, config.confirm_timeout, watch=watch, before_send=store.durable
+        )
         ctx = ServerContext(config, store, chain, log=log)
         await _run_http(ctx, options, rpc_url, on_ready)
     finally:
@@ -387,6 +390,7 @@ async def _run_http(
     import uvicorn
 
     from mppcli.server.app import create_app
+    from mppcli.server.durable import DurableResponses
     from mppcli.server.watchdog import Watchdog
 
     @contextlib.asynccontextmanager
@@ -405,7 +409,7 @@ async def _run_http(
 
     sock = _bind(options.host, options.port)
     config = uvicorn.Config(
-        create_app(ctx, lifespan),
+        DurableResponses(create_app(ctx, lifespan), ctx.store.durable),
         log_level="warning",
         access_log=False,
         h11_max_incomplete_event_size=64 * 1024,
