@@ -23,7 +23,7 @@ def rows(path: Path) -> dict[str, int]:
     """channel id -> accepted, read by a separate connection."""
     conn = sqlite3.connect(path)
     try:
-        found = {cid: decode_channel(body) 
+        found = {cid: decode_channel(body)
                  for cid, body in conn.execute("SELECT channel_id, body FROM channels")}
     finally:
         conn.close()
