@@ -62,6 +62,8 @@ class ChainPort:
         self._blockhash: tuple[float, str, int] | None = None
         self.watch = watch
         self._before_send = before_send  # the store's durability barrier (group commit)
+        # the pushed account object and its decoding: a channel's vouchers decode it once
+        self._decoded: dict[str, tuple[AccountInfo | None, ChannelAccount | None]] = {}
 
     async def close(self) -> None:
         if self.watch is not None:
@@ -92,7 +94,12 @@ class ChainPort:
             return await self.channel(channel_id)
         fresh, pushed = self.watch.view(channel_id)
         if fresh:
-            return self._decode(channel_id, pushed)
+            decoded = self._decoded.get(channel_id)
+            if decoded is not None and decoded[0] is pushed:  # unchanged since the last voucher
+                return decoded[1]
+            account = self._decode(channel_id, pushed)
+            self._decoded[channel_id] = (pushed, account)
+            return account
         token = self.watch.before_read(channel_id)
         found = await self.rpc.account(Pubkey.from_string(channel_id))
         self.watch.seed(channel_id, token, found)
@@ -100,6 +107,7 @@ class ChainPort:
 
     def forget(self, channel_id: str) -> None:
         """The server is done with this channel: stop watching it."""
+        self._decoded.pop(channel_id, None)
         if self.watch is not None:
             self.watch.forget(channel_id)
 

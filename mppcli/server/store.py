@@ -97,6 +97,9 @@ class Store:
         self._synced = 0  # of those, how many are known to be on disk
         self._syncing: asyncio.Future[None] | None = None
         self.syncs = 0  # fsyncs done by `durable()` (the bench reports commits per fsync)
+        # Decoded channel rows, kept in step with what is committed (filled by reads, updated after
+        # each COMMIT that wrote the row, dropped wholesale after raw SQL on the channels table).
+        self._channel_cache: dict[str, ChannelState] = {}
 
     @classmethod
     def open(cls, path: Path | None, synchronous: str = "FULL") -> Store:
@@ -184,8 +187,14 @@ class Store:
     # -- reads --------------------------------------------------------------------------------
 
     def channel(self, channel_id: str) -> ChannelState | None:
+        cached = self._channel_cache.get(channel_id)
+        if cached is not None:
+            return cached
         row = self._conn.execute("SELECT body FROM channels WHERE channel_id = ?", (channel_id,)).fetchone()
-        return None if row is None else decode_channel(row[0])
+        if row is None:
+            return None
+        state = self._channel_cache[channel_id] = decode_channel(row[0])
+        return state
 
     def channels(self, *statuses: Status) -> list[ChannelState]:
         """Every channel, or those in one of `statuses`."""
@@ -242,13 +251,22 @@ class Store:
         """One atomic transaction; commits when the block ends, rolls back if it raises. In group
         mode the commit is durable once `durable()` returns."""
         self._conn.execute("BEGIN IMMEDIATE")
+        batch = Batch(self._conn)
         try:
-            yield Batch(self._conn)
+            yield batch
         except BaseException:
             self._conn.execute("ROLLBACK")
             raise
-        self._conn.execute("COMMIT")
+        try:
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._channel_cache.clear()
+            raise
         self._committed += 1
+        if batch.raw_channel_sql:
+            self._channel_cache.clear()
+        else:
+            self._channel_cache.update(batch.channels_written)
 
     def forget_details(self, channel_id: str) -> None:
         """Drop a finished channel's idempotency cache and delivery rows (its record stays)."""
@@ -266,11 +284,16 @@ class Batch:
 
     def __init__(self, conn: sqlite3.Connection):
         self._conn = conn
+        self.channels_written: dict[str, ChannelState] = {}
+        self.raw_channel_sql = False  # raw SQL may have changed channel rows behind the cache
 
     def execute(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> None:
+        if "channels" in sql.lower():
+            self.raw_channel_sql = True
         self._conn.execute(sql, params)
 
     def put_channel(self, state: ChannelState) -> None:
+        self.channels_written[state.channel_id] = state
         self._conn.execute(
             "INSERT INTO channels (channel_id, opening_challenge_id, status, body) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(channel_id) DO UPDATE SET status = excluded.status, body = excluded.body",
