@@ -18,18 +18,62 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 from mppcli.errors import RpcError
 
 if TYPE_CHECKING:
+    from solders.clock import Clock
     from solders.hash import Hash
     from solders.pubkey import Pubkey
+    from solders.token.state import Mint
 
 T = TypeVar("T")
-AccountTuple = tuple["Pubkey", int, bytes]
 CONFIRM_POLL_SECONDS = 0.2
+SENT_REMEMBERED = 256  # signatures whose programs `confirm` can name; a long `mpp serve` keeps the latest
+MINT_SIZE = 82  # an SPL mint's base layout; Token-2022 extensions follow it
+
+
+class AccountInfo(NamedTuple):
+    """An account as the RPC reports it. Decode its data with `mint()` / `clock()`, not by offset."""
+
+    owner: Pubkey
+    lamports: int
+    data: bytes
+
+    def mint(self) -> Mint | None:
+        """The SPL Token / Token-2022 mint this account holds, None when it is not an initialized mint."""
+        from solders.token.state import Mint
+
+        if len(self.data) < MINT_SIZE:
+            return None
+        try:
+            return Mint.from_bytes(self.data[:MINT_SIZE])
+        except ValueError:
+            return None
+
+    def clock(self) -> Clock | None:
+        """The Clock sysvar's fields, None when the data is not a Clock."""
+        from solders.clock import Clock
+
+        try:
+            return Clock.from_bytes(self.data)
+        except ValueError:
+            return None
+
+def websocket_url(http_url: str) -> str:
+    """The RPC's pubsub endpoint by Solana's convention: ws(s) scheme, and port + 1 when the URL
+    names a port (`http://127.0.0.1:8899` -> `ws://127.0.0.1:8900`; `https://host` -> `wss://host`)."""
+    parts = urlsplit(http_url)
+    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
+    netloc = parts.netloc
+    if parts.port is not None:
+        host = netloc.rsplit(":", 1)[0]
+        netloc = f"{host}:{parts.port + 1}"
+    return urlunsplit((scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 class TransactionRejected(RpcError):
@@ -92,7 +136,7 @@ class Rpc:
         self._commitment = Confirmed
         self._client = AsyncClient(url, commitment=Confirmed, timeout=timeout)
         self._timeout = timeout
-        self._sent: dict[str, list[str]] = {}
+        self._sent: OrderedDict[str, list[str]] = OrderedDict()
         self._http: Any = None  # httpx.AsyncClient for the ledger's extensions, made on first use
 
     async def close(self) -> None:
@@ -145,17 +189,18 @@ class Rpc:
         return int(resp.value)
 
     # --- accounts ------------------------------------------------------------------------------------
-    async def account(self, pubkey: Pubkey) -> AccountTuple | None:
-        """(owner, lamports, data) of an account, or None when it does not exist."""
+    async def account(self, pubkey: Pubkey) -> AccountInfo | None:
+        """The account, or None when it does not exist."""
         resp = await self._guard("getAccountInfo",
                                  lambda: self._client.get_account_info(pubkey, self._commitment))
         value = resp.value
-        return None if value is None else (value.owner, int(value.lamports), bytes(value.data))
+        return None if value is None else AccountInfo(value.owner, int(value.lamports), bytes(value.data))
 
-    async def accounts(self, pubkeys: Sequence[Pubkey]) -> list[AccountTuple | None]:
+    async def accounts(self, pubkeys: Sequence[Pubkey]) -> list[AccountInfo | None]:
         resp = await self._guard("getMultipleAccounts",
                                  lambda: self._client.get_multiple_accounts(list(pubkeys), self._commitment))
-        return [None if v is None else (v.owner, int(v.lamports), bytes(v.data)) for v in resp.value]
+        return [None if v is None else AccountInfo(v.owner, int(v.lamports), bytes(v.data))
+                for v in resp.value]
 
     async def balance(self, pubkey: Pubkey) -> int:
         resp = await self._guard("getBalance", lambda: self._client.get_balance(pubkey, self._commitment))
@@ -189,6 +234,8 @@ class Rpc:
                                  lambda exc: _rejected(exc, programs))
         signature = str(resp.value)
         self._sent[signature] = programs
+        while len(self._sent) > SENT_REMEMBERED:
+            self._sent.popitem(last=False)
         return signature
 
     async def confirm(self, signature: str, timeout: float = 60.0) -> None:

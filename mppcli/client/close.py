@@ -277,7 +277,8 @@ async def _cluster_time(client: Client) -> int:
     """The cluster's unix time: its Clock sysvar, or our clock when that is behind (a ledger that
     updates the sysvar only when transactions run)."""
     found = await client.rpc.account(chainio.pubkey(CLOCK_SYSVAR))
-    sysvar = int.from_bytes(found[2][32:40], "little", signed=True) if found and len(found[2]) >= 40 else 0
+    clock = found.clock() if found is not None else None
+    sysvar = clock.unix_timestamp if clock is not None else 0
     return max(sysvar, int(client.clock()))
 
 

@@ -189,12 +189,12 @@ async def _fetch(rpc: Rpc, channel_ids: list[str]) -> tuple[dict[str, OnChain], 
 
     *found, clock = await rpc.accounts([*(Pubkey.from_string(cid) for cid in channel_ids),
                                         Pubkey.from_string(CLOCK_SYSVAR)])
-    clock_data = clock[2] if clock is not None else b""  # Clock sysvar: unix_timestamp, i64 at 32
-    cluster_now = int.from_bytes(clock_data[32:40], "little", signed=True) if len(clock_data) >= 40 else 0
+    sysvar = clock.clock() if clock is not None else None
+    cluster_now = sysvar.unix_timestamp if sysvar is not None else 0
     views: dict[str, OnChain] = {}
     for cid, account in zip(channel_ids, found, strict=True):
         try:
-            channel = decode_channel(account[2]) if account is not None else None
+            channel = decode_channel(account.data) if account is not None else None
         except MalformedError:  # some other account: there is no channel at that address
             channel = None
         if channel is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,6 +82,13 @@ class Ledger:
         self._programs = dict(programs)
         self._window = BlockhashWindow(genesis_hash)
         self._lock = threading.RLock()
+        self._listeners: list[Callable[[int, Mapping[Pubkey, Account | None]], None]] = []
+
+    def on_commit(self, listener: Callable[[int, Mapping[Pubkey, Account | None]], None]) -> None:
+        """Call `listener(slot, changed accounts)` after every landed transaction, in commit order,
+        on the committing thread with the ledger's lock held (it must be quick and not re-enter)."""
+        with self._lock:
+            self._listeners.append(listener)
 
     # --- lifecycle -------------------------------------------------------------------------------
     @classmethod
@@ -241,7 +248,10 @@ class Ledger:
             return executed
         record = TxRecord(str(view.signature), now.slot, now.unix_timestamp, view.raw, outcome.err, fee,
                           outcome.logs, outcome.units, pre, self._balances(view.keys))
-        self._store.commit(_persistable(outer.current()), record)
+        changed = _persistable(outer.current())
+        self._store.commit(changed, record)
+        for listener in self._listeners:
+            listener(now.slot, changed)
         return executed
 
     def _debit(self, key: Pubkey, fee: int) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from mppcli.ledger import rpc_transactions  # noqa: F401 - registers the transaction methods
 from mppcli.ledger.core import Ledger
+from mppcli.ledger.pubsub import hub_for  # also registers the websocket test extensions
 from mppcli.ledger.rpc_methods import METHODS, RpcMethodError
 
 _log = logging.getLogger("mppcli.ledger")
@@ -29,6 +30,7 @@ def handle_request(ledger: Ledger, request: Any) -> dict[str, Any]:
             not isinstance(request.get("method"), str):
         return _error(-32600, "Invalid request", request.get("id") if isinstance(request, dict) else None)
     request_id = request.get("id")
+    hub_for(ledger).count(request["method"])
     handler = METHODS.get(request["method"])
     if handler is None:
         return _error(-32601, "Method not found", request_id)

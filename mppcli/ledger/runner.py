@@ -28,6 +28,7 @@ from mppcli.ledger.core import Ledger, LedgerInfo
 
 LOCK_NAME = "ledger.lock"
 _START_TIMEOUT = 30.0
+_PAIR_ATTEMPTS = 50
 
 
 @dataclass
@@ -40,6 +41,7 @@ class RunningLedger:
     _server: object = field(repr=False)
     _thread: threading.Thread | None = field(repr=False, default=None)
     _lock_file: IO[str] | None = field(repr=False, default=None)
+    ws_url: str = ""  # the RPC port + 1, Solana's convention (`mppcli.rpc.websocket_url`)
 
     @property
     def mint(self) -> str:
@@ -103,6 +105,20 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def bind_rpc_sockets(host: str, port: int) -> tuple[socket.socket, socket.socket]:
+    """The JSON-RPC socket and the websocket socket on the next port (Solana's convention, which
+    clients use to find the websocket). With port 0, a free pair is searched for."""
+    for _ in range(_PAIR_ATTEMPTS if port == 0 else 1):
+        sock = bind_socket(host, port)
+        try:
+            return sock, bind_socket(host, sock.getsockname()[1] + 1)
+        except InputError:
+            sock.close()
+            if port != 0:
+                raise
+    raise InputError(f"cannot find two consecutive free ports on {host}")
+
+
 def _make_server(ledger: Ledger) -> object:
     import uvicorn
 
@@ -117,6 +133,7 @@ class _Parts:
     lock: IO[str] | None
     ledger: Ledger
     sock: socket.socket
+    ws_sock: socket.socket
     server: object
 
 
@@ -129,28 +146,31 @@ def _prepare(directory: Path | None, host: str, port: int, speed: float) -> _Par
             undo.callback(lock.close)
         ledger = Ledger.open(directory, speed=speed)
         undo.callback(ledger.close)
-        sock = bind_socket(host, port)
+        sock, ws_sock = bind_rpc_sockets(host, port)
         undo.callback(sock.close)
+        undo.callback(ws_sock.close)
         server = _make_server(ledger)
         undo.pop_all()
-    return _Parts(lock, ledger, sock, server)
+    return _Parts(lock, ledger, sock, ws_sock, server)
 
 
 def start_ledger(directory: Path | None, port: int = 0, host: str = "127.0.0.1",
                  speed: float = 1.0) -> RunningLedger:
     """Open the chain in `directory` (None: throwaway) and serve it from a background thread."""
     parts = _prepare(directory, host, port, speed)
-    server, sock = parts.server, parts.sock
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])),  # type: ignore[attr-defined]
+    server, sockets = parts.server, [parts.sock, parts.ws_sock]
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=sockets)),  # type: ignore[attr-defined]
                               name="mpp-ledger", daemon=True)
     thread.start()
-    url = f"http://{host}:{sock.getsockname()[1]}"
-    running = RunningLedger(url, parts.ledger.info(), parts.ledger, server, thread, parts.lock)
+    url = f"http://{host}:{parts.sock.getsockname()[1]}"
+    ws_url = f"ws://{host}:{parts.ws_sock.getsockname()[1]}"
+    running = RunningLedger(url, parts.ledger.info(), parts.ledger, server, thread, parts.lock, ws_url)
     try:
         _wait_started(server, thread)
     except BaseException:
         running.stop()
-        sock.close()
+        for sock in sockets:
+            sock.close()
         raise
     return running
 
@@ -172,7 +192,7 @@ def serve_foreground(directory: Path | None, port: int, host: str = "127.0.0.1",
     lock, ledger, sock, server = parts.lock, parts.ledger, parts.sock, parts.server
 
     async def main() -> None:
-        task = asyncio.create_task(server.serve(sockets=[sock]))  # type: ignore[attr-defined]
+        task = asyncio.create_task(server.serve(sockets=[sock, parts.ws_sock]))  # type: ignore[attr-defined]
         while not getattr(server, "started", False) and not task.done():
             await asyncio.sleep(0.01)
         if on_ready is not None and not task.done():

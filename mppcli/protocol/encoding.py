@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from typing import Any
 
 from mppcli.errors import MalformedError
@@ -47,6 +48,7 @@ U64_MAX = 2**64 - 1
 I64_MIN = -(2**63)
 I64_MAX = 2**63 - 1
 _URLSAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+_URLSAFE_TEXT = re.compile(r"[A-Za-z0-9_-]*")
 _STANDARD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
 _DIGITS = frozenset("0123456789")
 
@@ -63,8 +65,8 @@ def b64url_decode(text: str, field: str = "value", *, lenient: bool = False) -> 
     body = _strip_padding(text, field) if lenient else text
     if lenient:
         body = body.replace("+", "-").replace("/", "_")
-    bad = next((ch for ch in body if ch not in _URLSAFE), None)
-    if bad is not None:
+    if not _URLSAFE_TEXT.fullmatch(body):  # one C-level scan; name the culprit only on failure
+        bad = next(ch for ch in body if ch not in _URLSAFE)
         raise MalformedError(f"{field} is not base64url: it contains {bad!r}")
     if len(body) % 4 == 1:
         raise MalformedError(f"{field} is not base64url: {len(body)} characters cannot be a whole byte count")

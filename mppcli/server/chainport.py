@@ -3,12 +3,16 @@
 Keeps the server's RPC use in one place: a recent blockhash for challenges (cached for a second,
 so a burst of 402s costs one call), the current slot, reading and decoding `Channel` accounts
 (owner checked), and submit-then-confirm for the transactions the server signs or co-signs.
+
+`live_channel` is the per-voucher freshness check: it answers from the websocket-pushed view
+(`mppcli.server.chainwatch`) when that view is trustworthy, and otherwise reads over RPC (and the
+read seeds the view). `channel` always reads.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +21,8 @@ from solders.transaction import VersionedTransaction
 
 from mppcli.chain.channel import ChannelAccount, decode_channel
 from mppcli.errors import MalformedError, RpcError
+from mppcli.rpc import AccountInfo
+from mppcli.server.chainwatch import ChannelWatch
 
 BLOCKHASH_CACHE_SECONDS = 1.0
 
@@ -46,12 +52,22 @@ class ChainPort:
         program_id: str,
         confirm_timeout: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        watch: ChannelWatch | None = None,
+        before_send: Callable[[], Awaitable[None]] | None = None,
     ):
         self.rpc = rpc
         self.program_id = Pubkey.from_string(program_id)
         self.confirm_timeout = confirm_timeout
         self._clock = clock
         self._blockhash: tuple[float, str, int] | None = None
+        self.watch = watch
+        self._before_send = before_send  # the store's durability barrier (group commit)
+        # the pushed account object and its decoding: a channel's vouchers decode it once
+        self._decoded: dict[str, tuple[AccountInfo | None, ChannelAccount | None]] = {}
+
+    async def close(self) -> None:
+        if self.watch is not None:
+            await self.watch.close()
 
     async def blockhash(self) -> tuple[str, int]:
         """(recentBlockhash, its context slot) from one `getLatestBlockhash`, reused for a second."""
@@ -69,17 +85,42 @@ class ChainPort:
         return str(await self.rpc.genesis_hash())
 
     async def channel(self, channel_id: str) -> ChannelAccount | None:
-        """The decoded account, None when the address holds nothing; ChainMismatch when not ours."""
+        """The decoded account read now, None when the address holds nothing; ChainMismatch when not ours."""
+        return self._decode(channel_id, await self.rpc.account(Pubkey.from_string(channel_id)))
+
+    async def live_channel(self, channel_id: str) -> ChannelAccount | None:
+        """Like `channel`, from the pushed view when it is trustworthy (no round trip)."""
+        if self.watch is None:
+            return await self.channel(channel_id)
+        fresh, pushed = self.watch.view(channel_id)
+        if fresh:
+            decoded = self._decoded.get(channel_id)
+            if decoded is not None and decoded[0] is pushed:  # unchanged since the last voucher
+                return decoded[1]
+            account = self._decode(channel_id, pushed)
+            self._decoded[channel_id] = (pushed, account)
+            return account
+        token = self.watch.before_read(channel_id)
         found = await self.rpc.account(Pubkey.from_string(channel_id))
+        self.watch.seed(channel_id, token, found)
+        return self._decode(channel_id, found)
+
+    def forget(self, channel_id: str) -> None:
+        """The server is done with this channel: stop watching it."""
+        self._decoded.pop(channel_id, None)
+        if self.watch is not None:
+            self.watch.forget(channel_id)
+
+    def _decode(self, channel_id: str, found: AccountInfo | None) -> ChannelAccount | None:
         if found is None:
             return None
-        owner, _lamports, data = found
-        if str(owner) != str(self.program_id):
+        if found.owner != self.program_id:
             raise ChainMismatch(
-                f"the account at {channel_id} is owned by {owner}, not the channel program {self.program_id}"
+                f"the account at {channel_id} is owned by {found.owner}, not the channel program "
+                f"{self.program_id}"
             )
         try:
-            return decode_channel(bytes(data))
+            return decode_channel(bytes(found.data))
         except MalformedError as exc:
             raise ChainMismatch(f"the account at {channel_id} is not a Channel: {exc}") from None
 
@@ -87,6 +128,8 @@ class ChainPort:
         """Send, then wait for confirmation. A program or preflight failure is returned, not raised;
         an unreachable RPC raises RpcError."""
         signature = str(tx.signatures[0])
+        if self._before_send is not None:
+            await self._before_send()  # the state that justifies this transaction is on disk first
         try:
             sent = await self.rpc.send_transaction(bytes(tx))
             signature = str(sent)

@@ -4,19 +4,51 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from mppcli.chain.channel import ChannelAccount, ChannelStatus
-from mppcli.protocol.auth import format_rfc3339
+from mppcli.protocol.auth import Challenge, format_rfc3339
 from mppcli.protocol.receipt import SessionReceipt
 from mppcli.server import problems
 from mppcli.server.chainport import ChainMismatch, ChainPort
-from mppcli.server.challenges import Issuer
+from mppcli.server.challenges import Echo, Issuer
 from mppcli.server.config import ServerConfig
 from mppcli.server.locks import ChannelLocks
 from mppcli.server.state import ChannelState, Status
 from mppcli.server.store import Store
+
+VERIFIED_CHALLENGES = 4096  # echoes remembered by `RememberingIssuer`
+
+
+class RememberingIssuer(Issuer):
+    """An `Issuer` that remembers the echoes it verified.
+
+    Every voucher of a channel echoes the same challenge, and verifying one (HMAC over the canonical
+    parameters, decoding the request, comparing the pinned fields) is a pure function of the
+    challenge under one configuration, so the answer is reused instead of recomputed per request.
+    Refusals are not remembered; expiry and route are checked per request by the caller, as before.
+    """
+
+    def __init__(self, config: ServerConfig, size: int = VERIFIED_CHALLENGES):
+        super().__init__(config)
+        self._size = size
+        self._verified: OrderedDict[Challenge, Echo] = OrderedDict()
+
+    def verify(self, challenge: Challenge, *args: Any, **kwargs: Any) -> Echo:
+        if args or kwargs:
+            return super().verify(challenge, *args, **kwargs)  # a newer signature: not remembered
+        echo = self._verified.get(challenge)
+        if echo is not None:
+            self._verified.move_to_end(challenge)
+            return echo
+        echo = super().verify(challenge)
+        self._verified[challenge] = echo
+        if len(self._verified) > self._size:
+            self._verified.popitem(last=False)
+        return echo
 
 
 def _quiet(message: str) -> None:
@@ -34,10 +66,13 @@ class ServerContext:
     clock: Callable[[], float] = time.time
     log: Callable[[str], None] = _quiet
     _seen: dict[str, float] = field(default_factory=dict)
+    _issuer: RememberingIssuer | None = None
 
     @property
     def issuer(self) -> Issuer:
-        return Issuer(self.config)
+        if self._issuer is None or self._issuer.config is not self.config:
+            self._issuer = RememberingIssuer(self.config)
+        return self._issuer
 
     def pending(self, channel_id: str) -> int:
         """Value reserved by metered deliveries still awaiting their commit (expired ones excluded)."""
@@ -48,21 +83,27 @@ class ServerContext:
         """Spec voucher checks 6-7 against the chain, at most every `chain_check_ttl` seconds per channel.
 
         The account must still exist, be a Channel of our program and be `Open` with no forced close
-        pending; the on-chain deposit is authoritative for `escrowedAmount`. Call with the channel's
-        lock held. A channel that is gone or closing is recorded and refused.
+        pending; the on-chain deposit is authoritative for `escrowedAmount`. The account comes from
+        the websocket-pushed view when it is trustworthy, else from an RPC read
+        (`ChainPort.live_channel`). Call with the channel's lock held. A channel that is gone or
+        closing is recorded and refused.
         """
         now = self.clock()
         if not force and now - self._seen.get(state.channel_id, 0.0) < self.config.chain_check_ttl:
             return state
         try:
-            account = await self.chain.channel(state.channel_id)
+            # A forced check (after a top-up we confirmed) reads: its notification may be in flight.
+            read = self.chain.channel if force else self.chain.live_channel
+            account = await read(state.channel_id)
         except ChainMismatch as exc:
             raise problems.failed(str(exc)) from None
-        self._seen[state.channel_id] = now
+        if self.config.chain_check_ttl:
+            self._seen[state.channel_id] = now
         synced = sync_with_chain(state, account)
         if synced != state:
             self.store.save(synced)
         if account is None or account.status is not ChannelStatus.OPEN or account.closure_started_at:
+            self.chain.forget(state.channel_id)
             raise problems.failed(_not_open_detail(state.channel_id, account))
         return synced
 

@@ -144,14 +144,23 @@ async def _serve(
     log: Callable[[str], None],
     transport: Transport,
 ) -> None:
-    from mppcli.rpc import Rpc
+    from mppcli.rpc import Rpc, websocket_url
+    from mppcli.server.chainwatch import ChannelWatch
 
     rpc = Rpc(rpc_url)
+    chain: ChainPort | None = None
     try:
         config, store = await build(options, server_dir, rpc, ledger, log)
-        ctx = ServerContext(config, store, ChainPort(rpc, config.program_id, config.confirm_timeout), log=log)
+        watch = ChannelWatch(websocket_url(rpc_url), log)
+        store.enable_group_commit()  # durable before any response (DurableResponses) or transaction
+        chain = ChainPort(
+            rpc, config.program_id, config.confirm_timeout, watch=watch, before_send=store.durable
+        )
+        ctx = ServerContext(config, store, chain, log=log)
         await _run_http(ctx, options, rpc_url, on_ready, transport)
     finally:
+        if chain is not None:
+            await chain.close()
         await rpc.close()
 
 
@@ -272,9 +281,10 @@ async def _mint(options: ServeOptions, rpc: Any, net: str, ledger: Any) -> tuple
             f"--currency {wanted!r} is neither a known symbol on {net} nor a mint address"
         ) from None
     found = await rpc.account(key)
-    if found is None or found[0] not in TOKEN_PROGRAMS or len(found[2]) < 82 or not found[2][45]:
+    mint = found.mint() if found is not None and found.owner in TOKEN_PROGRAMS else None
+    if found is None or mint is None:
         raise ConfigError(f"{address} is not an initialized SPL Token or Token-2022 mint on {net}")
-    return address, found[2][44], str(found[0])
+    return address, mint.decimals, str(found.owner)
 
 
 def _config(
@@ -397,6 +407,7 @@ async def _run_http(
     import uvicorn
 
     from mppcli.server.app import create_app
+    from mppcli.server.durable import DurableResponses
     from mppcli.server.httpwire import MAX_HEADER_BYTES, ProblemH11Protocol
     from mppcli.server.watchdog import Watchdog
 
@@ -416,7 +427,7 @@ async def _run_http(
 
     sock = _bind(options.host, options.port)
     config = uvicorn.Config(
-        create_app(ctx, lifespan),
+        DurableResponses(create_app(ctx, lifespan), ctx.store.durable),
         log_level="warning",
         access_log=False,
         http=ProblemH11Protocol,

@@ -83,7 +83,8 @@ class Watchdog:
             current = self.ctx.store.channel(state.channel_id)
             if current is None or current.status is not Status.OPEN:
                 return
-            synced = sync_with_chain(current, await self.ctx.chain.channel(current.channel_id))
+            # The pushed view when the websocket is live (no read); a read when it is not (polling).
+            synced = sync_with_chain(current, await self.ctx.chain.live_channel(current.channel_id))
             if synced != current:
                 self.ctx.store.save(synced)
                 self.ctx.locks(state.channel_id).notify_all()
