@@ -40,15 +40,15 @@ def wants_version(args: list[str]) -> bool:
 
 def _run_app(args: list[str]) -> int:
     import typer
-    from typer._click import exceptions as click_exceptions  # Typer bundles its own click
 
+    from mppcli.cli import typer_private as click_exceptions
     from mppcli.cli.env import Env
     from mppcli.cli.output import render_error
     from mppcli.cli.root import app, output_is_json
     from mppcli.errors import UsageError
 
     if COMPLETE_VAR in os.environ:
-        from typer._completion_classes import completion_init
+        from mppcli.cli.typer_private import completion_init
 
         completion_init()  # registers bash/zsh/fish/powershell; add_completion=False skips it
     try:
