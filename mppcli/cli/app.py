@@ -13,8 +13,8 @@ import sys
 from typing import Any
 
 from mppcli import __version__
+from mppcli.cli.completion_var import COMPLETE_VAR
 
-COMPLETE_VAR = "_MPP_COMPLETE"
 # The root options that take no value, so `mpp --json -v --version` is still a version request.
 _FLAG_OPTIONS = frozenset({"--json", "--verbose", "-v", "-vv", "-vvv", "--no-color", "--debug"})
 
