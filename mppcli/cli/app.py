@@ -14,6 +14,7 @@ from typing import Any
 
 from mppcli import __version__
 from mppcli.cli.completion_var import COMPLETE_VAR
+from mppcli.errors import ExitStatus
 
 # The root options that take no value, so `mpp --json -v --version` is still a version request.
 _FLAG_OPTIONS = frozenset({"--json", "--verbose", "-v", "-vv", "-vvv", "--no-color", "--debug"})
@@ -24,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if COMPLETE_VAR not in os.environ and wants_version(args):
         print(f"mpp {__version__}")
-        sys.exit(0)
+        sys.exit(ExitStatus.OK)
     sys.exit(_run_app(args))
 
 
@@ -57,12 +58,12 @@ def _run_app(args: list[str]) -> int:
         env = Env.detect(json="--json" in args or output_is_json())
         if not env.json:
             exc.show(file=sys.stderr)
-            return 2
+            return ExitStatus.USAGE
         render_error(env, UsageError(exc.format_message()))
-        return 2
+        return ExitStatus.USAGE
     except typer.Abort:
         print("Aborted.", file=sys.stderr)
-        return 130
+        return ExitStatus.INTERRUPTED
     except typer.Exit as exc:
         return exc.exit_code
     return code if isinstance(code, int) else 0
