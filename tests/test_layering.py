@@ -117,7 +117,7 @@ def all_imports() -> list[ImportSite]:
 # --- the dependency direction -------------------------------------------------------------------
 
 PURE = ("mppcli.protocol", "mppcli.chain")
-LOW = ("mppcli.wallet", "mppcli.state", "mppcli.rpc")
+LOW = ("mppcli.files", "mppcli.wallet", "mppcli.state", "mppcli.rpc")
 
 # (importer package, packages it must not import)
 FORBIDDEN: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -125,6 +125,7 @@ FORBIDDEN: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("mppcli.protocol", ("mppcli.chain",)),
     *((low, ("mppcli.client", "mppcli.server", "mppcli.ledger", "mppcli.cli", "mppcli.config"))
       for low in LOW),
+    ("mppcli.files", ("mppcli.wallet", "mppcli.state", "mppcli.rpc")),  # the lowest: only errors
     ("mppcli.client", ("mppcli.server", "mppcli.ledger")),
     ("mppcli.server", ("mppcli.client", "mppcli.cli")),
     ("mppcli.ledger", ("mppcli.client", "mppcli.server", "mppcli.cli")),

@@ -13,7 +13,6 @@ of one channel is never interleaved. One server process owns a database at a tim
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import sqlite3
@@ -23,6 +22,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import IO, Any
 
+from mppcli.files.locks import flock_nonblocking
 from mppcli.server.state import CachedResponse, ChannelState, Delivery, Status
 
 SCHEMA_VERSION = 1
@@ -311,10 +311,8 @@ def decode_channel(text: str) -> ChannelState:
 
 def _lock_exclusively(path: Path) -> IO[str]:
     handle = open(path, "a+")  # noqa: SIM115 - held open for the life of the store
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    if not flock_nonblocking(handle.fileno()):
         handle.close()
-        raise StoreLocked(f"another mpp serve is using {path.with_suffix('')}") from None
+        raise StoreLocked(f"another mpp serve is using {path.with_suffix('')}")
     os.chmod(path, 0o600)
     return handle

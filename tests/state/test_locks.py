@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from mppcli.errors import BusyError
+from mppcli.files.locks import read_holder
 from mppcli.paths import Paths, resolve_paths
-from mppcli.state.locks import read_holder
 from mppcli.state.store import ChannelStore
 from tests.state.factory import make_record
 from tests.state.procs import start, wait_for_line
@@ -73,7 +73,7 @@ def test_the_lock_of_a_killed_process_is_reclaimed_and_logged(
     lock_file = paths.state_dir / "locks" / f"channel-{cid}.lock"
     left = read_holder(lock_file)
     assert left is not None and left.pid == holder.pid  # it died holding the lock
-    with caplog.at_level(logging.WARNING, logger="mppcli.state.locks"):
+    with caplog.at_level(logging.WARNING, logger="mppcli.files.locks"):
         assert store.update(cid, lambda r: replace(r, deposit=8)).deposit == 8
     assert f"mpp process {holder.pid}" in caplog.text and "gone" in caplog.text
 

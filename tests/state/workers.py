@@ -12,8 +12,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from mppcli.files.atomic import atomic_write
 from mppcli.paths import resolve_paths
-from mppcli.state.atomic import atomic_write
 from mppcli.state.store import ChannelStore
 from tests.state.factory import make_record, voucher_text
 
