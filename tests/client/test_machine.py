@@ -9,6 +9,7 @@ import pytest
 from mppcli.client import machine as m
 from mppcli.client.machine import Budget, ChannelView, Status
 from mppcli.errors import InternalError, PolicyError, ProtocolViolation
+from mppcli.state.record import ChannelStatus
 
 OPEN = ChannelView(status=Status.OPEN, deposit=1000)
 
@@ -31,8 +32,8 @@ def test_a_whole_session_moves_state_and_watermarks_step_by_step() -> None:
 
 
 def test_force_close_then_finalize() -> None:
-    view = m.step(OPEN, m.ForceCloseLanded(grace_ends_at=5000))
-    assert (view.status, view.grace_ends_at) == (Status.CLOSING, 5000)
+    view = m.step(OPEN, m.ForceCloseLanded())
+    assert view.status is Status.CLOSING
     view = m.step(view, m.ChainSealed(deposit=1000, settled=0))
     assert view.status is Status.PENDING_FINALIZE
     view = m.step(view, m.Withdrawn(settled=0, refunded=1000))
@@ -61,8 +62,6 @@ EXPECTED_TRANSITIONS = """
     orphaned ChainAbsent closed
     closed ChainAbsent closed          closed ChainDistributed closed    closed ChainSealed pending-finalize
     closed CloseSettled closed
-    opening Violation error            open Violation error              closing Violation error
-    pending-finalize Violation error   orphaned Violation error
 """
 SAMPLES: dict[str, m.Event] = {
     "OpenAccepted": m.OpenAccepted(1000), "OpenRejected": m.OpenRejected(),
@@ -70,10 +69,10 @@ SAMPLES: dict[str, m.Event] = {
     "VoucherAccepted": m.VoucherAccepted(0, 0), "UseAccepted": m.UseAccepted(0, 0),
     "TopUpAccepted": m.TopUpAccepted(1000),
     "CloseSent": m.CloseSent(), "CloseSettled": m.CloseSettled(0, 1000),
-    "ForceCloseLanded": m.ForceCloseLanded(1), "Withdrawn": m.Withdrawn(0, 1000),
+    "ForceCloseLanded": m.ForceCloseLanded(), "Withdrawn": m.Withdrawn(0, 1000),
     "ChainOpen": m.ChainOpen(1000, 0), "ChainClosing": m.ChainClosing(1000, 0, 9),
     "ChainSealed": m.ChainSealed(1000, 0), "ChainDistributed": m.ChainDistributed(1000, 0),
-    "ChainAbsent": m.ChainAbsent(), "Violation": m.Violation("x"),
+    "ChainAbsent": m.ChainAbsent(),
 }
 
 
@@ -99,13 +98,22 @@ def test_the_diagram_in_docs_internals_is_the_table() -> None:
     assert m.diagram() in docs
 
 
-def test_after_a_violation_the_machine_refuses_to_sign() -> None:
-    broken = m.step(OPEN, m.Violation("metered above the price"))
-    assert broken.status is Status.ERROR
-    with pytest.raises(m.IllegalTransition):
-        m.step(broken, m.VoucherSigned(10))
-    with pytest.raises(m.IllegalTransition):
-        m.request_cumulative(broken, 10, Budget())
+def test_the_machine_moves_between_exactly_the_statuses_a_record_stores() -> None:
+    assert Status is ChannelStatus
+    assert {status.value for status in Status} == {
+        "opening", "open", "closing", "pending-finalize", "closed", "orphaned"}
+
+
+def test_only_an_open_channel_signs() -> None:
+    for status in Status:
+        view = ChannelView(status=status, deposit=1000)
+        if status is Status.OPEN:
+            assert m.request_cumulative(view, 10, Budget()) == 10
+        else:
+            with pytest.raises(m.IllegalTransition, match="cannot pay"):
+                m.request_cumulative(view, 10, Budget())
+            with pytest.raises(m.IllegalTransition, match="cannot pay"):
+                m.check_use_allowed(view, 10, Budget())
 
 
 def test_never_signs_above_the_deposit() -> None:
