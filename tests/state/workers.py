@@ -67,10 +67,11 @@ def crash_updater(home: str, cid: str) -> None:
     """Advance one channel's watermark forever with large records (killed by the test)."""
     store = _store(home)
     while True:
-        store.update(cid, lambda r: replace(
+        done = store.update(cid, lambda r: replace(
             r, signed_cumulative=r.signed_cumulative + 1, spent=r.signed_cumulative + 1,
             last_signed_voucher=voucher_text(cid, r.signed_cumulative + 1),
             realm="x" * 200_000))
+        print(done.signed_cumulative, flush=True)
 
 
 COMMANDS = {"race": race, "hold": hold, "open-race": open_race, "crash-writer": crash_writer,
