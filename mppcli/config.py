@@ -11,7 +11,6 @@ what they need when they run.
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -276,36 +275,17 @@ def unset_value(paths: Paths, key: str) -> bool:
 
 def _config_lock(paths: Paths) -> AbstractContextManager[object]:
     """Two `mpp config set` at once must not lose either change (read-modify-write under a lock)."""
-    from mppcli.state.locks import file_lock
+    from mppcli.files.locks import file_lock
 
     locks = ensure_private_dir(paths.state_dir / "locks")
     return file_lock(locks / "config.lock", "changing config.toml", wait=5.0, what="config.toml")
 
 
 def write_config(paths: Paths, values: Mapping[str, object]) -> None:
-    """Replace config.toml with `values`: temp file (0600) → fsync → rename → fsync the dir."""
-    import tempfile
-
+    """Replace config.toml with `values`, crash-safe and 0600 (`mppcli.files.atomic`)."""
     import tomli_w
 
-    directory = ensure_private_dir(paths.config_dir)
-    text = tomli_w.dumps(dict(values))
-    fd, tmp = tempfile.mkstemp(prefix=".config.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, paths.config_file)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(directory)
+    from mppcli.files.atomic import atomic_write
 
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    ensure_private_dir(paths.config_dir)
+    atomic_write(paths.config_file, tomli_w.dumps(dict(values)).encode("utf-8"), 0o600)

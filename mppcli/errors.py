@@ -27,9 +27,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import IntEnum, unique
 from typing import ClassVar
 
-EXIT_CODES: frozenset[int] = frozenset({0, 1, 2, 3, 4, 5, 6, 130})
+
+@unique
+class ExitStatus(IntEnum):
+    """The exit statuses of `mpp` (CLI.md): the only place they are written down."""
+
+    OK = 0
+    ERROR = 1  # unexpected: a bug
+    USAGE = 2  # usage, configuration or bad local input
+    NETWORK = 3  # HTTP server or RPC unreachable
+    REJECTED = 4  # the server rejected a payment or broke the protocol
+    POLICY = 5  # refused by the user's own policy
+    BUSY = 6  # another mpp holds the lock
+    INTERRUPTED = 130  # 128 + SIGINT, after state was saved
+
+
+EXIT_CODES: frozenset[int] = frozenset(ExitStatus)
 
 
 class MalformedError(ValueError):
@@ -40,7 +56,7 @@ class MppError(Exception):
     """Base of every error `mpp` presents to a user."""
 
     code: ClassVar[str] = "E_INTERNAL"
-    exit_code: ClassVar[int] = 1
+    exit_code: ClassVar[int] = ExitStatus.ERROR
     default_hint: ClassVar[str] = ""
 
     def __init__(self, message: str, *, hint: str | None = None, channel_id: str | None = None):
@@ -58,44 +74,44 @@ class MppError(Exception):
 
 
 class UsageError(MppError):
-    code, exit_code = "E_USAGE", 2
+    code, exit_code = "E_USAGE", ExitStatus.USAGE
     default_hint = "Run the command with --help to see its usage."
 
 
 class InputError(MppError):
-    code, exit_code = "E_INPUT", 2
+    code, exit_code = "E_INPUT", ExitStatus.USAGE
 
 
 class ConfigError(MppError):
-    code, exit_code = "E_CONFIG", 2
+    code, exit_code = "E_CONFIG", ExitStatus.USAGE
     default_hint = "Check config.toml (`mpp config list`) and the MPP_* environment variables."
 
 
 class KeyringError(MppError):
-    code, exit_code = "E_KEYRING", 2
+    code, exit_code = "E_KEYRING", ExitStatus.USAGE
 
 
 class NetworkError(MppError):
-    code, exit_code = "E_NETWORK", 3
+    code, exit_code = "E_NETWORK", ExitStatus.NETWORK
     default_hint = "Check the URL and that the server is running; then retry."
 
 
 class RpcError(MppError):
-    code, exit_code = "E_RPC", 3
+    code, exit_code = "E_RPC", ExitStatus.NETWORK
     default_hint = "Check the RPC URL (-u/--url, MPP_RPC_URL) and that the cluster is reachable."
 
 
 class PaymentRejected(MppError):
-    code, exit_code = "E_PAYMENT_REJECTED", 4
+    code, exit_code = "E_PAYMENT_REJECTED", ExitStatus.REJECTED
 
 
 class ProtocolViolation(MppError):
-    code, exit_code = "E_PROTOCOL", 4
+    code, exit_code = "E_PROTOCOL", ExitStatus.REJECTED
     default_hint = "The server does not follow the MPP session protocol; nothing more was signed."
 
 
 class PolicyError(MppError):
-    code, exit_code = "E_POLICY", 5
+    code, exit_code = "E_POLICY", ExitStatus.POLICY
 
 
 class ConfirmationRequired(PolicyError):
@@ -109,17 +125,17 @@ class NetworkMismatch(PolicyError):
 
 
 class BusyError(MppError):
-    code, exit_code = "E_BUSY", 6
+    code, exit_code = "E_BUSY", ExitStatus.BUSY
     default_hint = "Wait for the other mpp process to finish, then retry."
 
 
 class Interrupted(MppError):
-    code, exit_code = "E_INTERRUPTED", 130
+    code, exit_code = "E_INTERRUPTED", ExitStatus.INTERRUPTED
     default_hint = "State was saved; run the same command again to continue."
 
 
 class InternalError(MppError):
-    code, exit_code = "E_INTERNAL", 1
+    code, exit_code = "E_INTERNAL", ExitStatus.ERROR
     default_hint = "This is a bug in mpp; please report it with the output of `mpp doctor`."
 
 

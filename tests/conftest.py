@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# Knobs of the test runner itself (scripts/test, scripts/with-keyring, the crash tests), kept.
+RUNNER_KNOBS = frozenset({"MPP_REF_PYTHON", "MPP_KEYRING_READY", "MPP_CRASH_ROUNDS", "MPP_CRASH_SEED"})
+# Variables outside MPP_* that change what the CLI prints (colour, width, prompting).
+OUTPUT_VARIABLES = ("NO_COLOR", "FORCE_COLOR", "CLICOLOR", "CLICOLOR_FORCE", "COLUMNS", "LINES", "CI")
+
+
+def leaked_variables(environ: dict[str, str] | os._Environ[str]) -> list[str]:
+    """The developer's own settings that would change what `mpp` does under test."""
+    return sorted(name for name in environ
+                  if (name.startswith(("MPP_", "_MPP_")) and name not in RUNNER_KNOBS)
+                  or name in OUTPUT_VARIABLES or (name == "TERM" and environ[name] == "dumb"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Before any fixture or subprocess: a developer's `MPP_OUTPUT=json` (etc.) must not leak in."""
+    for name in leaked_variables(os.environ):
+        del os.environ[name]
 
 
 @pytest.fixture
@@ -14,6 +33,4 @@ def mpp_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     home = tmp_path / "mpp-home"
     home.mkdir()
     monkeypatch.setenv("MPP_HOME", str(home))
-    for name in ("MPP_WALLET", "MPP_RPC_URL", "MPP_MAX_SPEND"):
-        monkeypatch.delenv(name, raising=False)
     yield home

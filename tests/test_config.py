@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from mppcli.chain import networks
 from mppcli.config import RPC_MONIKERS, SPECS, load_settings, resolve_rpc_url, resolve_setting
 from mppcli.errors import ConfigError, UsageError
 from mppcli.paths import resolve_paths
@@ -98,7 +99,6 @@ def test_rpc_values_that_are_neither_url_nor_moniker_are_refused(bad: str) -> No
 
 
 def test_config_monikers_agree_with_chain_networks() -> None:
-    networks = pytest.importorskip("mppcli.chain.networks")
     for moniker in networks.MONIKERS:
         assert resolve_rpc_url(moniker) == networks.network_for_moniker(moniker).rpc_url, moniker
 

@@ -28,3 +28,15 @@ def test_channel_context_names_the_channel() -> None:
     except errors.MppError as exc:
         assert exc.channel_id == "Chan1"
         assert exc.to_json()["channelId"] == "Chan1"
+
+
+def test_the_readme_exit_table_is_the_one_in_errors() -> None:
+    """README's exit-status table lists exactly ExitStatus, and each E_ code under its class's status."""
+    import re
+
+    from tests.support import REPO
+
+    rows = re.findall(r"^\| (\d+) \| (.*?) \|", (REPO / "README.md").read_text(), re.MULTILINE)
+    assert {int(status) for status, _ in rows} == set(errors.ExitStatus)
+    documented = {code: int(status) for status, codes in rows for code in re.findall(r"E_[A-Z_]+", codes)}
+    assert documented == {cls.code: int(cls.exit_code) for cls in _all_subclasses(errors.MppError)}

@@ -1,8 +1,9 @@
-"""ARCHITECTURE's dependency direction and the pure core, checked statically over every module.
+"""ARCHITECTURE's dependency direction, the pure core and the absence of import cycles, checked
+statically over every module.
 
 Imports are read with `ast` (module level and inside functions alike), so a lazy import inside a
-command or a flow counts as much as one at the top. The checker itself is tested on small snippets
-so a rule that silently matches nothing would fail here too.
+command or a flow counts as much as one at the top (cycles: see the section below). The checker
+itself is tested on small snippets so a rule that silently matches nothing would fail here too.
 """
 
 from __future__ import annotations
@@ -116,13 +117,15 @@ def all_imports() -> list[ImportSite]:
 # --- the dependency direction -------------------------------------------------------------------
 
 PURE = ("mppcli.protocol", "mppcli.chain")
-LOW = ("mppcli.wallet", "mppcli.state", "mppcli.rpc")
+LOW = ("mppcli.files", "mppcli.wallet", "mppcli.state", "mppcli.rpc")
 
 # (importer package, packages it must not import)
 FORBIDDEN: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("mppcli.chain", ("mppcli.protocol",)),
     ("mppcli.protocol", ("mppcli.chain",)),
-    *((low, ("mppcli.client", "mppcli.server", "mppcli.ledger", "mppcli.cli")) for low in LOW),
+    *((low, ("mppcli.client", "mppcli.server", "mppcli.ledger", "mppcli.cli", "mppcli.config"))
+      for low in LOW),
+    ("mppcli.files", ("mppcli.wallet", "mppcli.state", "mppcli.rpc")),  # the lowest: only errors
     ("mppcli.client", ("mppcli.server", "mppcli.ledger")),
     ("mppcli.server", ("mppcli.client", "mppcli.cli")),
     ("mppcli.ledger", ("mppcli.client", "mppcli.server", "mppcli.cli")),
@@ -247,6 +250,7 @@ def _source(module: str, text: str, is_package: bool = False) -> Source:
         ("mppcli.protocol.x", "from mppcli import state", "pure core"),
         ("mppcli.wallet.x", "def f():\n    import mppcli.client.open", "must not import mppcli.client"),
         ("mppcli.rpc", "from .ledger import core", "must not import mppcli.ledger"),
+        ("mppcli.wallet.x", "def f():\n    from mppcli.config import x", "must not import mppcli.config"),
         ("mppcli.client.x", "from ..server import app", "must not import mppcli.server"),
         ("mppcli.server.x", "from mppcli.client.machine import M", "must not import mppcli.client"),
         ("mppcli.ledger.program.x", "from ...cli import output", "must not import mppcli.cli"),
@@ -301,3 +305,147 @@ def test_purity_checker_passes_pure_code_and_ignores_other_packages() -> None:
     assert purity_violations([_source("mppcli.chain.x", pure)]) == []
     assert purity_violations([_source("mppcli.server.x", "import time\ntime.time()")]) == []
     assert purity_violations([_source("mppcli.protocol.x", "import pathlib")]) != []
+
+
+# --- no import cycles ------------------------------------------------------------------------------
+# Two graphs. Module-level imports are what `import mppcli.x` runs at once: a cycle there makes import
+# order matter and breaks on a reorder. Imports inside functions (kept there for start-up speed) run
+# later, but a cycle through them still means two modules know each other, so both graphs must be
+# acyclic. Only `if TYPE_CHECKING:` imports are left out: they never run.
+
+
+def _is_type_checking(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and _dotted(node.test).rsplit(".", 1)[-1] == "TYPE_CHECKING"
+
+
+def runtime_imports_of(tree: ast.AST, module_level_only: bool) -> Iterator[ast.Import | ast.ImportFrom]:
+    """The import statements that run (no TYPE_CHECKING blocks; no function bodies if asked)."""
+    pending: list[ast.AST] = list(ast.iter_child_nodes(tree))
+    while pending:
+        node = pending.pop()
+        if _is_type_checking(node):
+            continue
+        if module_level_only and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            continue
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            yield node
+        pending.extend(ast.iter_child_nodes(node))
+
+
+def _imported_modules(source: Source, node: ast.Import | ast.ImportFrom, modules: set[str]) -> Iterator[str]:
+    """The package modules one statement depends on: `from p import m` (a submodule) on p.m, `from
+    p import name` on p itself; `import a.b` on a.b."""
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            parts = alias.name.split(".")
+            names = [".".join(parts[:end]) for end in range(len(parts), 0, -1)]
+            yield from [name for name in names if name in modules][:1]
+        return
+    base = resolve_from(source.module, source.is_package, node)
+    for alias in node.names:
+        if f"{base}.{alias.name}" in modules:
+            yield f"{base}.{alias.name}"
+        elif base in modules:
+            yield base
+
+
+def import_graph(sources: list[Source], module_level_only: bool) -> dict[str, set[str]]:
+    """Module -> the package modules it imports, and the packages such an import runs on the way.
+
+    `import a.b.c` also runs `a/__init__` and `a/b/__init__`: those are edges too, except a module's
+    own enclosing packages (they are already running when it is imported).
+    """
+    modules = {source.module for source in sources}
+    graph: dict[str, set[str]] = {module: set() for module in modules}
+    for source in sources:
+        for node in runtime_imports_of(source.tree, module_level_only):
+            for target in _imported_modules(source, node, modules):
+                parts = target.split(".")
+                implicit = {".".join(parts[:end]) for end in range(1, len(parts))}
+                graph[source.module].update(
+                    name for name in implicit
+                    if name in modules and not within(source.module, name))
+                if target != source.module:
+                    graph[source.module].add(target)
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return sorted(found)
+
+
+def test_no_import_cycle_among_module_level_imports() -> None:
+    assert cycles(import_graph(SOURCES, module_level_only=True)) == []
+
+
+def test_no_import_cycle_even_through_imports_inside_functions() -> None:
+    assert cycles(import_graph(SOURCES, module_level_only=False)) == []
+
+
+def package_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The same edges between mppcli's top-level packages and modules (`mppcli.config`, `mppcli.wallet`)."""
+    def top(module: str) -> str:
+        return ".".join(module.split(".")[:2])
+
+    packages: dict[str, set[str]] = {}
+    for module, targets in graph.items():
+        packages.setdefault(top(module), set()).update(top(t) for t in targets if top(t) != top(module))
+    return packages
+
+
+def test_no_cycle_between_packages() -> None:
+    """A lower package never reaches back up, not even through a different module of it."""
+    assert cycles(package_graph(import_graph(SOURCES, module_level_only=False))) == []
+
+
+@pytest.mark.parametrize(
+    ("texts", "module_level_only", "expected"),
+    [
+        ({"mppcli.a": "from mppcli import b", "mppcli.b": "import mppcli.a"}, True,
+         [["mppcli.a", "mppcli.b"]]),
+        ({"mppcli.a": "from mppcli.b import x", "mppcli.b": "def f():\n    from mppcli.a import y"},
+         False, [["mppcli.a", "mppcli.b"]]),
+        ({"mppcli.a": "from mppcli.b import x", "mppcli.b": "def f():\n    from mppcli.a import y"},
+         True, []),
+        ({"mppcli.a": "from mppcli.b import x",
+          "mppcli.b": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from mppcli.a import y"},
+         False, []),
+        ({"mppcli.p": "from mppcli.p.m import x", "mppcli.p.m": "from mppcli.q import y",
+          "mppcli.q": "from mppcli.p import z"}, True, [["mppcli.p", "mppcli.p.m", "mppcli.q"]]),
+        ({"mppcli.a": "from . import b", "mppcli.b": "x = 1"}, False, []),
+    ],
+)
+def test_cycle_checker(texts: dict[str, str], module_level_only: bool, expected: list[list[str]]) -> None:
+    sources = [_source(module, text, is_package=module == "mppcli.p") for module, text in texts.items()]
+    assert cycles(import_graph(sources, module_level_only)) == expected

@@ -54,3 +54,19 @@ def test_the_installed_package_reads_its_idl_from_the_wheel(installed: Path) -> 
     assert answer["ok"] is True, answer
     assert answer["output"]["dataHex"] == "05"
     assert answer["output"]["programId"] == "CHNLxYvVA28MJP9PrFuDXccuoGXAx7jBacfLEkahyGsX"
+
+
+def test_the_installed_typer_is_in_the_range_whose_private_modules_we_import() -> None:
+    """mppcli/cli/typer_private.py imports `typer._click` & co.: only the pinned range has them."""
+    import importlib.metadata
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    (typer,) = [Requirement(d) for d in project["dependencies"] if Requirement(d).name == "typer"]
+    assert typer.specifier.contains(importlib.metadata.version("typer"))
+    assert not typer.specifier.contains("0.25.1") and not typer.specifier.contains("0.30.0")
+    from mppcli.cli import typer_private
+
+    assert typer_private.UsageError.__module__.startswith("typer._click")

@@ -67,7 +67,7 @@ def _recipient(env: Env, wallet: str | None, keypair: Path | None, to: str | Non
             return Pubkey.from_string(to)
         except ValueError:
             raise InputError(f"--to {to!r} is not a base58 public key") from None
-    from mppcli.wallet.signer import resolve_payer
+    from mppcli.payer import resolve_payer
 
     return resolve_payer(env.paths, wallet, keypair, environ=env.environ).pubkey
 

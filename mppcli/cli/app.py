@@ -13,8 +13,9 @@ import sys
 from typing import Any
 
 from mppcli import __version__
+from mppcli.cli.completion_var import COMPLETE_VAR
+from mppcli.errors import ExitStatus
 
-COMPLETE_VAR = "_MPP_COMPLETE"
 # The root options that take no value, so `mpp --json -v --version` is still a version request.
 _FLAG_OPTIONS = frozenset({"--json", "--verbose", "-v", "-vv", "-vvv", "--no-color", "--debug"})
 
@@ -24,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if COMPLETE_VAR not in os.environ and wants_version(args):
         print(f"mpp {__version__}")
-        sys.exit(0)
+        sys.exit(ExitStatus.OK)
     sys.exit(_run_app(args))
 
 
@@ -40,15 +41,15 @@ def wants_version(args: list[str]) -> bool:
 
 def _run_app(args: list[str]) -> int:
     import typer
-    from typer._click import exceptions as click_exceptions  # Typer bundles its own click
 
+    from mppcli.cli import typer_private as click_exceptions
     from mppcli.cli.env import Env
     from mppcli.cli.output import render_error
     from mppcli.cli.root import app, output_is_json
     from mppcli.errors import UsageError
 
     if COMPLETE_VAR in os.environ:
-        from typer._completion_classes import completion_init
+        from mppcli.cli.typer_private import completion_init
 
         completion_init()  # registers bash/zsh/fish/powershell; add_completion=False skips it
     try:
@@ -57,12 +58,12 @@ def _run_app(args: list[str]) -> int:
         env = Env.detect(json="--json" in args or output_is_json())
         if not env.json:
             exc.show(file=sys.stderr)
-            return 2
+            return ExitStatus.USAGE
         render_error(env, UsageError(exc.format_message()))
-        return 2
+        return ExitStatus.USAGE
     except typer.Abort:
         print("Aborted.", file=sys.stderr)
-        return 130
+        return ExitStatus.INTERRUPTED
     except typer.Exit as exc:
         return exc.exit_code
     return code if isinstance(code, int) else 0

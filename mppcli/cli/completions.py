@@ -39,9 +39,8 @@ Install it once, for example:
 
 def completion_script(shell: str) -> str:
     """The script for `shell`, as `_MPP_COMPLETE=source_<shell> mpp` would print it."""
-    from typer._completion_shared import get_completion_script
-
-    from mppcli.cli.app import COMPLETE_VAR
+    from mppcli.cli.completion_var import COMPLETE_VAR
+    from mppcli.cli.typer_private import get_completion_script
 
     return get_completion_script(prog_name="mpp", complete_var=COMPLETE_VAR, shell=shell) + "\n"
 

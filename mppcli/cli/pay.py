@@ -87,7 +87,7 @@ def open_cmd(ctx: typer.Context, url: UrlArg, deposit: DepositOpt = None, max_sp
     """Open a payment channel for the URL's session challenge."""
     def action(env: Env) -> Outcome:
         from mppcli.client.http import request_spec
-        from mppcli.client.open import open_for
+        from mppcli.client.resolve import open_for
 
         who = Who(wallet, keypair, rpc, allow_http)
         options = _options(env, who, deposit=deposit, max_spend=max_spend, idle_timeout=idle_timeout,

@@ -97,7 +97,7 @@ def _rpc(env: Env, setting: Any, network: str | None) -> Rpc:
 
 
 def _payer(env: Env, who: Who) -> Payer:
-    from mppcli.wallet.signer import resolve_payer
+    from mppcli.payer import resolve_payer
 
     payer = resolve_payer(env.paths, who.wallet, who.keypair, environ=env.environ)
     for warning in payer.warnings:

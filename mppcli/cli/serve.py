@@ -199,9 +199,8 @@ def serve_command(
 
 def _with_config_file(ctx: typer.Context, values: dict[str, Any]) -> dict[str, Any]:
     """Fill options still at their default from config.toml's `[serve]` table."""
-    from typer._click.core import ParameterSource  # Typer bundles its own click
-
     from mppcli.cli.runtime import current_env
+    from mppcli.cli.typer_private import ParameterSource
 
     table = _serve_table(current_env(ctx).paths.config_file)
     for name in list(values):

@@ -91,8 +91,8 @@ def _channel_id(env: Env, reference: str) -> str:
 def _signer(env: Env, channel_id: str, wallet: str | None,
             keypair_path: Path | None) -> tuple[Keypair, str, ChannelRecord | None]:
     from mppcli.errors import UsageError
+    from mppcli.payer import resolve_payer
     from mppcli.state.store import ChannelStore
-    from mppcli.wallet.signer import resolve_payer
 
     if wallet is not None and keypair_path is not None:
         raise UsageError("-w/--wallet and -k/--keypair name two different signers; pass one")

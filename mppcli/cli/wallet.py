@@ -124,10 +124,13 @@ def show_cmd(ctx: typer.Context,
              url: RpcUrlOpt = None, json: JsonOpt = False) -> None:
     """Show a wallet's public key, and its balances when the RPC answers."""
     def action(env: Env) -> Outcome:
+        from mppcli.config import load_settings
         from mppcli.wallet.balances import fetch_balances
 
         info = _current_wallet(env, name)
-        balances, note = fetch_balances(env.paths, env.environ, info.pubkey, url, env.warn)
+        balances, note = fetch_balances(
+            env.paths, lambda: load_settings(env.paths, env.environ, {"rpc_url": url}).rpc_url.value,
+            info.pubkey, env.warn)
         data: dict[str, object] = {**info.to_json(), "balances": balances}
         if note:
             data["balancesNote"] = note

@@ -185,7 +185,7 @@ async def force_close(client: Client, record: ChannelRecord) -> ForceClosed:
         event = seen.event()
         if not isinstance(event, m.ChainClosing):
             raise RpcError(f"requestClose landed but the channel is not closing on chain ({event})")
-        updated = records.advance(client.store, record.channel_id, m.ForceCloseLanded(event.grace_ends_at))
+        updated = records.advance(client.store, record.channel_id, m.ForceCloseLanded())
         return ForceClosed(updated, event.grace_ends_at, signature)
 
 

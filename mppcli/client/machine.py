@@ -17,29 +17,22 @@ A server can only move `accepted`/`spent`, and only up to what this client signe
 claims more is a protocol violation, never a reason to move a watermark (NOTES: "never let a server
 push the local watermark above what this client signed"). A voucher is never signed above the
 deposit, above the user's cap, or for more than the server metered.
+
+A server that breaks the protocol is answered by an exception (`ProtocolViolation`, exit 4) at the
+point it is detected, before anything is signed or stored on its word; there is no error status.
+`Status` is the record's own `ChannelStatus` (one enum for the stored and the reasoned-about state).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from enum import StrEnum
 
 from mppcli.errors import InternalError, PolicyError, ProtocolViolation
+from mppcli.state.record import ChannelStatus
 
 U64_MAX = 2**64 - 1
-
-
-class Status(StrEnum):
-    """The local status of a channel (the values the state record stores)."""
-
-    OPENING = "opening"  # recorded before the open transaction was signed; no receipt yet
-    OPEN = "open"  # the server confirmed the open
-    CLOSING = "closing"  # a cooperative close was sent, or requestClose landed (grace running)
-    PENDING_FINALIZE = "pending-finalize"  # sealed on chain; the payer refund is still to collect
-    CLOSED = "closed"  # settled and refunded, or gone from the chain
-    ORPHANED = "orphaned"  # on chain, but no server session backs it (open rejected, or found by sync)
-    ERROR = "error"  # in-memory only: the server broke the protocol; nothing more is signed
+Status = ChannelStatus  # the statuses the machine moves between are exactly the ones a record stores
 
 
 # --- events: what a driver tells the machine ------------------------------------------------------
@@ -106,9 +99,7 @@ class CloseSettled:
 
 @dataclass(frozen=True)
 class ForceCloseLanded:
-    """Our requestClose landed on chain; the grace period runs until `grace_ends_at`."""
-
-    grace_ends_at: int
+    """Our requestClose landed on chain; the grace period runs (the chain keeps when it ends)."""
 
 
 @dataclass(frozen=True)
@@ -129,7 +120,7 @@ class ChainOpen:
 class ChainClosing:
     deposit: int
     settled: int
-    grace_ends_at: int
+    grace_ends_at: int  # reported to the user by `close --force`; the record does not keep it
 
 
 @dataclass(frozen=True)
@@ -149,28 +140,17 @@ class ChainAbsent:
     """The channel account does not exist (never landed, or deallocated after close)."""
 
 
-@dataclass(frozen=True)
-class Violation:
-    """The server broke the protocol; `reason` says how."""
-
-    reason: str
-
-
 Event = (
     OpenAccepted | OpenRejected | OpenExpired | VoucherSigned | VoucherAccepted | UseAccepted
     | TopUpAccepted
     | CloseSent | CloseSettled | ForceCloseLanded | Withdrawn | ChainOpen | ChainClosing
-    | ChainSealed | ChainDistributed | ChainAbsent | Violation
+    | ChainSealed | ChainDistributed | ChainAbsent
 )
 
 
 # --- the transition table ---------------------------------------------------------------------------
 
 S = Status
-_CHAIN = {
-    ChainOpen: None, ChainClosing: S.CLOSING, ChainSealed: S.PENDING_FINALIZE,
-    ChainDistributed: S.CLOSED, ChainAbsent: S.CLOSED,
-}
 
 TRANSITIONS: dict[tuple[Status, type], Status] = {
     (S.OPENING, OpenAccepted): S.OPEN,
@@ -219,10 +199,8 @@ TRANSITIONS: dict[tuple[Status, type], Status] = {
     (S.CLOSED, ChainSealed): S.PENDING_FINALIZE,
     (S.CLOSED, CloseSettled): S.CLOSED,
 }
-for _status in (S.OPENING, S.OPEN, S.CLOSING, S.PENDING_FINALIZE, S.ORPHANED):
-    TRANSITIONS[(_status, Violation)] = S.ERROR
 
-LIVE = frozenset({S.OPEN})  # the only status in which vouchers are signed for service
+SIGNABLE = frozenset({S.OPEN})  # the only status in which vouchers are signed for service
 
 
 @dataclass(frozen=True)
@@ -236,7 +214,6 @@ class ChannelView:
     spent: int = 0
     settled: int = 0
     refunded: int = 0
-    grace_ends_at: int | None = None
 
     @property
     def available(self) -> int:
@@ -308,29 +285,22 @@ def _close_settled(view: ChannelView, event: Event) -> ChannelView:
         raise ProtocolViolation(
             f"server settled {event.settled}, above the {ceiling} this client signed")
     return replace(view, settled=event.settled, refunded=event.refunded,
-                   accepted=max(view.accepted, event.settled), grace_ends_at=None)
+                   accepted=max(view.accepted, event.settled))
 
 
 def _withdrawn(view: ChannelView, event: Event) -> ChannelView:
     """Read from the chain after our own withdrawPayer: the chain's word, taken as it is."""
     assert isinstance(event, Withdrawn)
-    return replace(view, settled=event.settled, refunded=event.refunded, grace_ends_at=None)
-
-
-def _force_close(view: ChannelView, event: Event) -> ChannelView:
-    assert isinstance(event, ForceCloseLanded)
-    return replace(view, grace_ends_at=event.grace_ends_at)
+    return replace(view, settled=event.settled, refunded=event.refunded)
 
 
 def _chain(view: ChannelView, event: Event) -> ChannelView:
     """The chain is the truth about money: take its deposit and settled as they are."""
     assert isinstance(event, ChainOpen | ChainClosing | ChainSealed | ChainDistributed)
-    grace = event.grace_ends_at if isinstance(event, ChainClosing) else view.grace_ends_at
     refunded = view.refunded
     if isinstance(event, ChainDistributed):  # drained: the payer got deposit - settled back
         refunded = max(refunded, event.deposit - event.settled)
-    return replace(view, deposit=event.deposit, settled=event.settled, refunded=refunded,
-                   grace_ends_at=grace)
+    return replace(view, deposit=event.deposit, settled=event.settled, refunded=refunded)
 
 
 _EFFECTS: dict[type, Callable[[ChannelView, Event], ChannelView]] = {
@@ -341,7 +311,6 @@ _EFFECTS: dict[type, Callable[[ChannelView, Event], ChannelView]] = {
     TopUpAccepted: _deposit_grew,
     CloseSettled: _close_settled,
     Withdrawn: _withdrawn,
-    ForceCloseLanded: _force_close,
     ChainOpen: _chain,
     ChainClosing: _chain,
     ChainSealed: _chain,
@@ -390,8 +359,8 @@ class Budget:
         return replace(self, locked=self.locked + amount)
 
 
-def _require_live(view: ChannelView) -> None:
-    if view.status not in LIVE:
+def _require_signable(view: ChannelView) -> None:
+    if view.status not in SIGNABLE:
         raise IllegalTransition(f"cannot pay on a channel that is {view.status.value}")
 
 
@@ -413,7 +382,7 @@ def _check_signable(view: ChannelView, cumulative: int, budget: Budget) -> None:
 
 def request_cumulative(view: ChannelView, price: int, budget: Budget) -> int:
     """The voucher for one paid request: exactly the price above what the server accepted."""
-    _require_live(view)
+    _require_signable(view)
     if price <= 0:
         raise ProtocolViolation(f"the challenge prices a request at {price}; it must be positive")
     cumulative = view.accepted + price
@@ -428,7 +397,7 @@ def retry_cumulative(view: ChannelView, price: int, budget: Budget) -> int:
     the server may hold `signed` already, so the next payment is the price above it. Only ever the
     price above what this client itself signed.
     """
-    _require_live(view)
+    _require_signable(view)
     if price <= 0:
         raise ProtocolViolation(f"the challenge prices a request at {price}; it must be positive")
     cumulative = view.signed + price
@@ -443,7 +412,7 @@ def commit_cumulative(view: ChannelView, metered: int, price: int, budget: Budge
     `base` defaults to the accepted watermark; after a crash left `signed` above it, a driver may
     retry from `signed` (the server may already hold that voucher), never from anything higher.
     """
-    _require_live(view)
+    _require_signable(view)
     if metered <= 0:
         raise ProtocolViolation(f"server metered {metered}; a delivery must cost more than 0")
     if metered > price:
@@ -542,7 +511,7 @@ def top_up_amount(view: ChannelView, needed: int, preferred: int, budget: Budget
 
 def check_use_allowed(view: ChannelView, price: int, budget: Budget) -> None:
     """Operator mode: the operator will sign `accepted + price`; it must fit the deposit and the cap."""
-    _require_live(view)
+    _require_signable(view)
     if price <= 0:
         raise ProtocolViolation(f"the challenge prices a request at {price}; it must be positive")
     room = budget.room_to_pay()

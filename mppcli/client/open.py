@@ -327,18 +327,3 @@ def _hash(offer: Offer) -> Hash:
         raise ProtocolViolation("the challenge lacks recentBlockhash")
     return Hash.from_string(offer.details.recent_blockhash)
 
-
-async def open_for(client: Client, spec: RequestSpec, options: PayOptions) -> tuple[ChannelRecord, bool]:
-    """`mpp open URL`: the channel for the URL's challenge; True when it already existed."""
-    from mppcli.client.challenge import offer_of
-    from mppcli.client.context import budget_for
-    from mppcli.client.resolve import channel_for
-
-    answer = await client.http.send(spec)
-    if answer.status != 402:
-        raise InputError(f"{spec.url} answered {answer.status}: there is nothing to pay for",
-                         hint="`mpp inspect URL` shows what a server asks for.")
-    offer = offer_of(answer)
-    budget = budget_for(options, offer.details.decimals or 0)
-    record, _ = await channel_for(client, spec, offer, options, budget)
-    return record, record.opening_challenge_id != offer.challenge.id

@@ -12,9 +12,9 @@ import json
 from pathlib import Path
 
 from mppcli.errors import MalformedError
+from mppcli.files.atomic import atomic_write
 from mppcli.paths import Paths, ensure_private_dir
 from mppcli.protocol.auth import Challenge, validate_challenge
-from mppcli.state.atomic import atomic_write
 
 
 def _path(paths: Paths, channel_id: str) -> Path:

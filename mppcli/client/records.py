@@ -2,7 +2,7 @@
 
 `advance` runs one machine step on the freshest record inside the channel lock (`ChannelStore.update`
 re-reads under it) and writes the result before the caller lets anything leave the process. The
-machine's in-memory ERROR status is never stored: a record keeps its last real status.
+machine's `Status` is the record's `ChannelStatus`, so a status passes through unchanged.
 """
 
 from __future__ import annotations
@@ -17,14 +17,13 @@ from mppcli.state.store import ChannelStore
 
 
 def view_of(record: ChannelRecord) -> m.ChannelView:
-    return m.ChannelView(status=m.Status(record.status.value), deposit=record.deposit,
+    return m.ChannelView(status=record.status, deposit=record.deposit,
                          signed=record.signed_cumulative, accepted=record.accepted_cumulative,
                          spent=record.spent, settled=record.settled, refunded=record.refunded)
 
 
 def merge(record: ChannelRecord, view: m.ChannelView, **extra: Any) -> ChannelRecord:
-    status = record.status if view.status is m.Status.ERROR else ChannelStatus(view.status.value)
-    return replace(record, status=status, deposit=view.deposit, signed_cumulative=view.signed,
+    return replace(record, status=view.status, deposit=view.deposit, signed_cumulative=view.signed,
                    accepted_cumulative=view.accepted, spent=view.spent, settled=view.settled,
                    refunded=view.refunded, **extra)
 

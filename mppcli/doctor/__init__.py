@@ -11,57 +11,15 @@ account name and deletes it again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar, overload
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
 
+from mppcli.doctor.checks import Check, DoctorInput, Report, Status
 from mppcli.errors import InternalError
-from mppcli.paths import Paths
 
 T = TypeVar("T")
 _NO_FALLBACK: Any = object()
-
-Status = Literal["ok", "warn", "fail", "skip"]
-
-
-@dataclass(frozen=True)
-class Check:
-    """One line of the report: a status, a one-line summary, details for --json, and what to do."""
-
-    name: str
-    status: Status
-    summary: str
-    data: Mapping[str, object] = field(default_factory=dict)
-    hint: str | None = None
-
-    def to_json(self) -> dict[str, object]:
-        body: dict[str, object] = {"status": self.status, "summary": self.summary}
-        if self.hint:
-            body["hint"] = self.hint
-        return {**body, **self.data}
-
-
-@dataclass(frozen=True)
-class DoctorInput:
-    """Everything doctor reads from its caller (the clock too, so tests can pin it)."""
-
-    paths: Paths
-    environ: Mapping[str, str]
-    rpc_flag: str | None
-    timeout: float
-    now: float
-
-
-@dataclass(frozen=True)
-class Report:
-    checks: tuple[Check, ...]
-
-    @property
-    def healthy(self) -> bool:
-        return all(check.status != "fail" for check in self.checks)
-
-    def get(self, name: str) -> Check:
-        return next(check for check in self.checks if check.name == name)
+__all__ = ["Check", "DoctorInput", "Report", "Status", "guarded", "run_doctor"]
 
 
 def run_doctor(given: DoctorInput) -> Report:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from mppcli import __version__
 from mppcli.config import Setting, Settings, load_settings, resolve_setting
-from mppcli.doctor import Check, DoctorInput
+from mppcli.doctor.checks import Check, DoctorInput
 from mppcli.errors import MppError
 from mppcli.paths import Paths
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mppcli.config import Setting
-from mppcli.doctor import Check, DoctorInput
+from mppcli.doctor.checks import Check, DoctorInput
 from mppcli.errors import InternalError, MalformedError, MppError
 
 if TYPE_CHECKING:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import os
 import signal
 import socket
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import IO
 
 from mppcli.errors import BusyError, InputError
+from mppcli.files.locks import flock_nonblocking
 from mppcli.ledger.core import Ledger, LedgerInfo
 
 LOCK_NAME = "ledger.lock"
@@ -75,14 +75,12 @@ def lock_directory(directory: Path | None) -> IO[str] | None:
     except OSError as exc:
         raise InputError(f"cannot create the ledger directory {directory}: {exc.strerror}") from None
     handle = open(directory / LOCK_NAME, "a+")  # noqa: SIM115 - held for the ledger's lifetime
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    if not flock_nonblocking(handle.fileno()):
         handle.seek(0)
         holder = handle.read().strip() or "another process"
         handle.close()
         raise BusyError(f"the ledger directory {directory} is in use by {holder}",
-                        hint="Stop the other ledger, or pass --ledger-dir DIR or --ephemeral.") from None
+                        hint="Stop the other ledger, or pass --ledger-dir DIR or --ephemeral.")
     handle.seek(0)
     handle.truncate()
     handle.write(f"pid {os.getpid()}")

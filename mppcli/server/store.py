@@ -24,7 +24,6 @@ any transaction leaves, so nothing is released on the strength of a state that a
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import json
 import os
 import sqlite3
@@ -34,6 +33,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import IO, Any
 
+from mppcli.files.locks import flock_nonblocking
 from mppcli.server.state import CachedResponse, ChannelState, Delivery, Status
 
 SCHEMA_VERSION = 2  # 2: idempotency rows carry the digest of the credential they answered
@@ -415,10 +415,8 @@ def _add_credential_digest(conn: sqlite3.Connection) -> None:
 
 def _lock_exclusively(path: Path) -> IO[str]:
     handle = open(path, "a+")  # noqa: SIM115 - held open for the life of the store
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    if not flock_nonblocking(handle.fileno()):
         handle.close()
-        raise StoreLocked(f"another mpp serve is using {path.with_suffix('')}") from None
+        raise StoreLocked(f"another mpp serve is using {path.with_suffix('')}")
     os.chmod(path, 0o600)
     return handle

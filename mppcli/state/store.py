@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from mppcli.errors import BusyError, InputError, InternalError, MalformedError
+from mppcli.files.atomic import atomic_write, fsync_dir, remove_orphan_temps
+from mppcli.files.locks import LockInfo, file_lock
 from mppcli.paths import Paths, ensure_private_dir
-from mppcli.state.atomic import atomic_write, fsync_dir, remove_orphan_temps
 from mppcli.state.codec import parse_record
-from mppcli.state.locks import LockInfo, file_lock
 from mppcli.state.lookup import match_reference
 from mppcli.state.record import WATERMARKS, ChannelRecord
 from mppcli.state.schema import NewerSchemaError, upgrade_document

@@ -2,5 +2,6 @@
 
 Modules: `keystore` (wallets and session keys), `index` (the public list of names), `secret_store`
 (the time-boxed keyring seam), `keys` and `keypair_file` (solana-keygen formats), `signer`
-(`resolve_payer` for paying commands), `balances` (for `wallet show`).
+(`payer_from_file`/`payer_from_wallet`, picked by `mppcli.payer.resolve_payer`), `balances`
+(for `wallet show`).
 """

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,15 +38,17 @@ class _Mint:
     network: str | None
 
 
-def fetch_balances(paths: Paths, environ: Mapping[str, str], pubkey: str, url_flag: str | None,
+def fetch_balances(paths: Paths, rpc_url: Callable[[], str | None], pubkey: str,
                    warn: Callable[[str], None] | None = None) -> tuple[list[Balance] | None, str | None]:
-    """(balances, None) when the RPC answered, else (None, why not)."""
-    from mppcli.config import load_settings
+    """(balances, None) when the RPC answered, else (None, why not).
 
+    `rpc_url` is the caller's resolution of the setting (the wallet package does not read config),
+    called here so that an unusable setting becomes the "why not" rather than an error.
+    """
     if importlib.util.find_spec("mppcli.rpc") is None:
         return None, "unavailable: this mpp build has no RPC client"
     try:
-        url = load_settings(paths, environ, {"rpc_url": url_flag}).rpc_url.value
+        url = rpc_url()
         if not url:
             return None, "unavailable: no RPC URL configured"
         channel_mints = _channel_mints(paths, pubkey, warn)

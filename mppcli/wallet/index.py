@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from mppcli.errors import ConfigError, InputError
+from mppcli.files.atomic import atomic_write
+from mppcli.files.locks import file_lock
 from mppcli.paths import Paths, ensure_private_dir
-from mppcli.state.atomic import atomic_write
-from mppcli.state.locks import file_lock
 
 INDEX_VERSION = 1
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")

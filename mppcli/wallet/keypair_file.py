@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mppcli.errors import InputError, MalformedError
-from mppcli.state.atomic import atomic_write
+from mppcli.files.atomic import atomic_write
 from mppcli.wallet.keys import keypair_from_secret, keypair_json, parse_secret_text
 
 if TYPE_CHECKING:

@@ -1,15 +1,13 @@
-"""Which key pays: `resolve_payer` for every paying command.
+"""A payer key and where it came from: from a keypair file, a named wallet, or the default wallet.
 
-Order (most explicit first): `-k/--keypair FILE` when given; else the wallet named by
-`-w/--wallet`, then `MPP_WALLET`, then `wallet` in config.toml (`mppcli.config`), then the wallet
-marked default. The answer says where the key came from (`source`), because a payment summary
-must show it: silently spending from some file is how users lose funds.
+`mppcli.payer.resolve_payer` picks among these for every paying command (it reads the `wallet`
+setting through `mppcli.config`; this module does not, so the wallet package never reaches up to
+config). The answer says where the key came from (`source`), because a payment summary must show
+it: silently spending from some file is how users lose funds.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,18 +37,12 @@ class Payer:
         return self.keypair.pubkey()
 
 
-def resolve_payer(paths: Paths, wallet: str | None = None, keypair_path: Path | None = None, *,
-                  environ: Mapping[str, str] | None = None,
-                  keystore: Keystore | None = None) -> Payer:
-    """The payer for a command: `-k`, else the `wallet` setting, else the default wallet."""
-    if keypair_path is not None:
-        return _from_file(keypair_path)
-    from mppcli.config import load_settings
-
-    setting = load_settings(paths, os.environ if environ is None else environ, {"wallet": wallet}).wallet
+def payer_from_wallet(paths: Paths, wallet: str | None, wallet_source: str,
+                      keystore: Keystore | None = None) -> Payer:
+    """The wallet the `wallet` setting names (`wallet_source`: flag/env/config), else the default one."""
     store = keystore or Keystore(paths)
-    if setting.value:
-        return _from_wallet(store, setting.value, f"wallet {setting.value!r} ({_SOURCES[setting.source]})")
+    if wallet:
+        return _from_wallet(store, wallet, f"wallet {wallet!r} ({_SOURCES[wallet_source]})")
     default = store.default()
     if default is None:
         raise ConfigError("no wallet to pay with",
@@ -66,7 +58,7 @@ def _from_wallet(store: Keystore, name: str, source: str) -> Payer:
     return Payer(store.keypair(name), source, wallet=name)
 
 
-def _from_file(path: Path) -> Payer:
+def payer_from_file(path: Path) -> Payer:
     keypair = read_keypair_file(path)
     resolved = path.expanduser().resolve()
     warnings = () if is_private(resolved) else (

@@ -198,7 +198,7 @@ def test_a_built_open_that_differs_from_the_plan_is_never_signed_nor_sent(
     from mppcli.cli.paying import Who, run_flow
     from mppcli.client.context import PayOptions
     from mppcli.client.http import RequestSpec
-    from mppcli.client.open import open_for
+    from mppcli.client.resolve import open_for
     from mppcli.errors import InternalError
 
     honest = transactions.build_open_transaction

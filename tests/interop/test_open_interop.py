@@ -8,7 +8,6 @@ tampered payloads, so an "accepted" here is not a verifier that accepts everythi
 
 from __future__ import annotations
 
-import importlib.util
 import random
 from typing import Any
 
@@ -18,10 +17,7 @@ from tests.interop import ours
 from tests.interop.refkit_runner import RefKit
 from tests.interop.samples import new_blockhash, new_pubkey, new_secret, pubkey_of, session_request
 
-_MISSING = [m for m in ("mppcli.chain.transactions", "mppcli.chain.verify", "mppcli.protocol.actions")
-            if importlib.util.find_spec(m) is None]
-pytestmark = [pytest.mark.reference,
-              pytest.mark.skipif(bool(_MISSING), reason=f"not written yet: {', '.join(_MISSING)}")]
+pytestmark = [pytest.mark.reference]
 
 RECENT_SLOT = 350_000
 FEE_MODES = pytest.mark.parametrize("fee_payer", [True, False], ids=["sponsored", "payer-pays"])
@@ -154,11 +150,6 @@ def _conformance_open_verify(cases: list[dict[str, Any]]) -> list[dict[str, Any]
     return [json.loads(line) for line in proc.stdout.splitlines()]
 
 
-_NO_RUNNER = pytest.mark.skipif(importlib.util.find_spec("mppcli.conformance") is None,
-                                reason="mppcli.conformance does not exist yet")
-
-
-@_NO_RUNNER
 def test_reference_opens_through_our_conformance_runner(refkit: RefKit) -> None:
     cases = []
     for request in (_request(True), _request(False)):
@@ -190,7 +181,6 @@ def test_an_operator_signed_reference_open_passes_the_reference(refkit: RefKit) 
         assert verdict["accepted"] is accepted, verdict
 
 
-@_NO_RUNNER
 def test_an_operator_signed_reference_open_passes_our_verification(refkit: RefKit) -> None:
     request, payload = _operator_open(refkit)
     answer = _conformance_open_verify([{"request": request, "payload": payload,

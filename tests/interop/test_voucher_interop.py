@@ -7,7 +7,6 @@ the same signature for the same key and terms.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -18,11 +17,7 @@ from tests.interop.refkit_runner import RefKit
 from tests.interop.samples import new_pubkey, new_secret, pubkey_of
 from tests.support import mpp
 
-pytestmark = [
-    pytest.mark.reference,
-    pytest.mark.skipif(importlib.util.find_spec("mppcli.protocol.voucher") is None,
-                       reason="mppcli.protocol.voucher does not exist yet"),
-]
+pytestmark = [pytest.mark.reference]
 
 FAR_FUTURE = 4102444800  # the reference client's default voucher expiry (2100-01-01)
 

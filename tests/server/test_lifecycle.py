@@ -3,6 +3,7 @@ reclaim sweep - against `mpp serve` with short intervals and the embedded ledger
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -13,8 +14,11 @@ from solders.hash import Hash
 from mppcli.chain.channel import ChannelStatus
 from mppcli.chain.transactions import build_request_close_transaction
 from mppcli.chain.txcodec import partial_sign
+from mppcli.server.settle import is_idle
+from mppcli.server.state import Status as ServerStatus
 from tests.server.harness import ServerProcess
 from tests.server.payer import Payer, challenge_of, problem_of, receipt_of
+from tests.server.test_store import make_state
 
 PRICE = 10_000
 
@@ -67,12 +71,13 @@ def test_an_idle_channel_is_closed_with_its_highest_voucher(payer: Payer) -> Non
     assert request.method_details.channel_id is None  # a closed channel is not offered for resume
 
 
-def test_a_busy_channel_is_not_closed_for_idleness(payer: Payer) -> None:
-    assert payer.open(idle=600).status_code == 200
-    assert payer.pay(PRICE).status_code == 200
-    time.sleep(2.5)
-    assert payer.chain.channel(str(payer.channel_id)).status is ChannelStatus.OPEN
-    assert payer.pay(2 * PRICE).status_code == 200
+def test_a_channel_is_idle_only_once_its_timeout_passed_since_the_last_activity() -> None:
+    """The rule the idle sweep applies, at injected times (no sleeping on the wall clock)."""
+    state = make_state(idle_timeout=600, last_activity_at=1_000.0)
+    assert not is_idle(state, 1_599.0)
+    assert is_idle(state, 1_600.0)
+    assert not is_idle(dataclasses.replace(state, last_activity_at=1_500.0), 1_600.0)  # activity resets it
+    assert not is_idle(dataclasses.replace(state, status=ServerStatus.CLOSED), 1_600.0)
 
 
 def test_spec_choice_a_forced_close_stops_service_at_once_and_is_settled_within_grace(payer: Payer) -> None:

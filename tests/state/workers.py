@@ -12,8 +12,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from mppcli.files.atomic import atomic_write
 from mppcli.paths import resolve_paths
-from mppcli.state.atomic import atomic_write
 from mppcli.state.store import ChannelStore
 from tests.state.factory import make_record, voucher_text
 
@@ -67,10 +67,11 @@ def crash_updater(home: str, cid: str) -> None:
     """Advance one channel's watermark forever with large records (killed by the test)."""
     store = _store(home)
     while True:
-        store.update(cid, lambda r: replace(
+        done = store.update(cid, lambda r: replace(
             r, signed_cumulative=r.signed_cumulative + 1, spent=r.signed_cumulative + 1,
             last_signed_voucher=voucher_text(cid, r.signed_cumulative + 1),
             realm="x" * 200_000))
+        print(done.signed_cumulative, flush=True)
 
 
 COMMANDS = {"race": race, "hold": hold, "open-race": open_race, "crash-writer": crash_writer,

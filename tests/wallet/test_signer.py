@@ -10,9 +10,9 @@ from solders.keypair import Keypair
 
 from mppcli.errors import ConfigError, InputError
 from mppcli.paths import Paths, resolve_paths
+from mppcli.payer import resolve_payer
 from mppcli.wallet.keypair_file import write_keypair_file
 from mppcli.wallet.keystore import Keystore
-from mppcli.wallet.signer import resolve_payer
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mppcli.errors import BusyError
-from mppcli.state.atomic import hostname
+from mppcli.files.atomic import hostname
 
 log = logging.getLogger(__name__)
 
@@ -131,15 +131,27 @@ def _acquire(path: Path, purpose: str, wait: float, what: str, clock: Callable[[
         time.sleep(POLL_SECONDS)
 
 
-def _try_flock(fd: int) -> bool:
+def flock_nonblocking(fd: int) -> bool:
+    """An exclusive flock on `fd` without waiting: False when another process holds it.
+
+    Also the primitive of the single-holder locks held for a process's life (`mpp serve`'s store,
+    the ledger directory); `file_lock` adds the holder note, waiting and re-entrancy on top.
+    """
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
         if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
             return False
-        os.close(fd)
         raise
     return True
+
+
+def _try_flock(fd: int) -> bool:
+    try:
+        return flock_nonblocking(fd)
+    except OSError:
+        os.close(fd)
+        raise
 
 
 def _still_linked(fd: int, path: Path) -> bool:
