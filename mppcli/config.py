@@ -20,19 +20,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from mppcli.chain.endpoints import RPC_URLS
 from mppcli.errors import ConfigError, UsageError
 from mppcli.paths import Paths, ensure_private_dir
 
 Source = Literal["flag", "env", "config", "default"]
 
 # Solana CLI habits: the same monikers as `solana config set --url`, plus the challenge's network
-# names. This module must stay importable without solders, so it cannot read chain.networks;
-# tests/test_config.py checks that both tables agree.
+# names. The URLs come from `chain.endpoints` (solders-free), the table `chain.networks` uses too.
 RPC_MONIKERS: dict[str, str] = {
-    "mainnet-beta": "https://api.mainnet-beta.solana.com",
-    "devnet": "https://api.devnet.solana.com",
-    "testnet": "https://api.testnet.solana.com",
-    "localhost": "http://127.0.0.1:8899",
+    "mainnet-beta": RPC_URLS["mainnet"],
+    "devnet": RPC_URLS["devnet"],
+    "testnet": RPC_URLS["testnet"],
+    "localhost": RPC_URLS["localnet"],
 }
 _MONIKER_ALIASES = {"m": "mainnet-beta", "mainnet": "mainnet-beta", "d": "devnet", "t": "testnet",
                     "l": "localhost", "localnet": "localhost"}

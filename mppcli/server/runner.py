@@ -28,9 +28,10 @@ from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
 from mppcli.chain.constants import PROGRAM_ID, TOKEN_PROGRAMS
+from mppcli.chain.endpoints import LOCALNET_RPC_PORT
 from mppcli.chain.networks import network, network_for_genesis
 from mppcli.chain.txcodec import compile_transaction, partial_sign
-from mppcli.errors import ConfigError, InputError, RpcError
+from mppcli.errors import ConfigError, InputError, RpcError, UsageError
 from mppcli.paths import Paths, ensure_private_dir
 from mppcli.protocol.amounts import parse_amount
 from mppcli.server.chainport import ChainPort
@@ -40,6 +41,8 @@ from mppcli.server.store import Store, StoreLocked
 
 OPERATOR_FUNDING = 10_000_000_000  # 10 SOL on localnet: fees and channel rent
 MIN_OPERATOR_BALANCE = 1_000_000_000
+SERVE_FLAG_HINT = ("Fix the flag it names (or its MPP_SERVE_<FLAG> variable, or the [serve] table of "
+                   "config.toml); `mpp serve --help` lists them.")
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class ServeOptions:
     host: str = "127.0.0.1"
     port: int = 8402
     rpc_url: str | None = None
+    rpc_port: int = LOCALNET_RPC_PORT  # the embedded ledger's; a free one when this is taken
     network: str | None = None
     operator_keypair: Path | None = None
     operator_voucher_keypair: Path | None = None
@@ -107,23 +111,49 @@ class Ready:
 def serve(
     options: ServeOptions, paths: Paths, on_ready: Callable[[Ready], None], log: Callable[[str], None]
 ) -> None:
-    """Run until SIGINT/SIGTERM (blocking)."""
-    server_dir = ensure_private_dir(paths.state_dir / "server")
-    ledger = _start_ledger(options, server_dir) if options.rpc_url is None else None
+    """Run until SIGINT/SIGTERM (blocking).
+
+    The HTTP port is bound first, so a busy port fails before any side effect (no ledger
+    started, no operator funded)."""
+    sock = _bind(options.host, options.port)
+    try:
+        server_dir = ensure_private_dir(paths.state_dir / "server")
+        ledger = _start_ledger(options, server_dir, log) if options.rpc_url is None else None
+    except BaseException:
+        sock.close()
+        raise
     try:
         rpc_url = options.rpc_url if ledger is None else str(ledger.rpc_url)
         assert rpc_url is not None
-        asyncio.run(_serve(options, paths, server_dir, rpc_url, ledger, on_ready, log))
+        asyncio.run(_serve(options, paths, server_dir, rpc_url, ledger, on_ready, log, sock))
     finally:
         if ledger is not None:
             ledger.stop()
 
 
-def _start_ledger(options: ServeOptions, server_dir: Path) -> Any:
+def _start_ledger(options: ServeOptions, server_dir: Path, log: Callable[[str], None]) -> Any:
     from mppcli.ledger.runner import start_ledger
 
     directory = None if options.ephemeral else (options.ledger_dir or server_dir / "ledger")
-    return start_ledger(directory, port=0)
+    port = options.rpc_port
+    if port and not port_is_free("127.0.0.1", port):
+        log(f"port {port} is taken, so the embedded ledger's RPC uses a free port instead; payers "
+            f"then need `-u` with the rpcUrl of the ready line (localnet's default is port {port})")
+        port = 0
+    return start_ledger(directory, port=port)
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """Whether `host:port` can be bound right now (the ledger binds it a moment later)."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        probe.bind((host, port))
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
 
 
 async def _serve(
@@ -134,6 +164,7 @@ async def _serve(
     ledger: Any,
     on_ready: Callable[[Ready], None],
     log: Callable[[str], None],
+    sock: socket.socket | None = None,
 ) -> None:
     from mppcli.rpc import Rpc
 
@@ -141,7 +172,7 @@ async def _serve(
     try:
         config, store = await build(options, server_dir, rpc, ledger, log)
         ctx = ServerContext(config, store, ChainPort(rpc, config.program_id, config.confirm_timeout), log=log)
-        await _run_http(ctx, options, rpc_url, on_ready)
+        await _run_http(ctx, options, rpc_url, on_ready, sock)
     finally:
         await rpc.close()
 
@@ -154,8 +185,6 @@ async def build(
     net = _network_for(options.network, genesis, ledger is not None)
     operator = _keypair(options.operator_keypair, server_dir / "operator.json")
     voucher_key = _keypair(options.operator_voucher_keypair, server_dir / "operator-voucher.json")
-    if net == "localnet":
-        await _fund_operator(rpc, operator.pubkey(), log)
     mint, decimals, token_program = await _mint(options, rpc, net, ledger)
     recipient_signer = _recipient_signer(options, operator)
     config = _config(
@@ -173,7 +202,9 @@ async def build(
     try:
         validate_config(config)
     except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+        raise UsageError(str(exc), hint=SERVE_FLAG_HINT) from None
+    if net == "localnet":  # only once every setting checked out: a bad flag spends nothing
+        await _fund_operator(rpc, operator.pubkey(), log)
     await _ensure_token_accounts(rpc, config, log)
     return config, _open_store(options, server_dir, genesis, net)
 
@@ -286,7 +317,8 @@ def _config(
         try:
             return parse_amount(text, decimals, flag)
         except ValueError as exc:
-            raise ConfigError(f"{flag}: {exc}") from None
+            hint = f"{flag} takes an amount in token units with at most {decimals} decimal places."
+            raise UsageError(f"{flag}: {exc}", hint=hint) from None
 
     return ServerConfig(
         network=net,
@@ -375,7 +407,8 @@ def _open_store(options: ServeOptions, server_dir: Path, genesis: str, net: str)
 
 
 async def _run_http(
-    ctx: ServerContext, options: ServeOptions, rpc_url: str, on_ready: Callable[[Ready], None]
+    ctx: ServerContext, options: ServeOptions, rpc_url: str, on_ready: Callable[[Ready], None],
+    sock: socket.socket | None = None,
 ) -> None:
     import uvicorn
 
@@ -396,7 +429,7 @@ async def _run_http(
         def capture_signals(self) -> Iterator[None]:  # ours below: a clean exit 0 on SIGINT/SIGTERM
             yield
 
-    sock = _bind(options.host, options.port)
+    sock = sock or _bind(options.host, options.port)
     config = uvicorn.Config(
         create_app(ctx, lifespan),
         log_level="warning",
