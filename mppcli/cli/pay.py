@@ -51,6 +51,8 @@ HeaderOpt = Annotated[list[str] | None, typer.Option("--header", "-H", metavar="
                                                      help="Extra request header (repeatable).")]
 DataOpt = Annotated[str | None, typer.Option("--data", "-d", metavar="DATA",
                                              help="Request body; @FILE reads a file, @- stdin.")]
+DryRunOpt = Annotated[bool, typer.Option(
+    "--dry-run", help="Show what it would cost and deposit (from the challenge); pay and sign nothing.")]
 RetriesOpt = Annotated[int, typer.Option("--retries", min=0, max=100,
                                          help="Reconnect a dropped stream this many times.")]
 
@@ -78,8 +80,9 @@ def _options(env: Env, who: Who, **given: Any) -> PayOptions:
 def open_cmd(ctx: typer.Context, url: UrlArg, deposit: DepositOpt = None, max_spend: MaxSpendOpt = None,
              idle_timeout: IdleOpt = None, yes: YesOpt = False, new: Annotated[bool, typer.Option(
                  "--new", help="Open another channel even if one is live.")] = False,
-             signer: SignerOpt = "session", allow_mint: AllowMintOpt = None, wallet: WalletOpt = None,
-             keypair: KeypairOpt = None, rpc: RpcUrlOpt = None, json: JsonOpt = False) -> None:
+             signer: SignerOpt = "session", allow_mint: AllowMintOpt = None, dry_run: DryRunOpt = False,
+             wallet: WalletOpt = None, keypair: KeypairOpt = None, rpc: RpcUrlOpt = None,
+             json: JsonOpt = False) -> None:
     """Open a payment channel for the URL's session challenge."""
     def action(env: Env) -> Outcome:
         from mppcli.client.http import request_spec
@@ -89,6 +92,8 @@ def open_cmd(ctx: typer.Context, url: UrlArg, deposit: DepositOpt = None, max_sp
         options = _options(env, who, deposit=deposit, max_spend=max_spend, idle_timeout=idle_timeout,
                            yes=yes, signer=signer, allow_mints=allow_mint, channel="new" if new else "auto")
         spec = request_spec(url, None, [], None)
+        if dry_run:
+            return _dry_run(env, who, spec, options, None, opening=True)
         record, existing = run_flow(env, who, lambda client: open_for(client, spec, options))
         data = _open_data(record, existing)
         verb = "using the open channel" if existing else "opened channel"
@@ -105,47 +110,143 @@ def _open_data(record: ChannelRecord, existing: bool) -> dict[str, Any]:
 
 
 def _display(record: ChannelRecord, amount: int) -> str:
-    from mppcli.protocol.amounts import format_amount
+    """Token units with the token's symbol (`0.25 USDC`)."""
+    from mppcli.cli.units import record_amount
 
-    return format_amount(amount, record.decimals)
+    return record_amount(record, amount)
 
 
 # --- request ----------------------------------------------------------------------------------------
 
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 10
+JSON_TYPE = "application/json"
+
+
 def request_cmd(ctx: typer.Context, url: UrlArg, method: MethodOpt = None, header: HeaderOpt = None,
-                data: DataOpt = None, channel: ChannelOpt = "auto", max_spend: MaxSpendOpt = None,
+                data: DataOpt = None,
+                json_body: Annotated[str | None, typer.Option(
+                    "--json-body", metavar="JSON", help="Send JSON (@FILE, @- for stdin) as the body, with "
+                    "Content-Type and Accept application/json; POST unless -X (curl's --json).")] = None,
+                channel: ChannelOpt = "auto", max_spend: MaxSpendOpt = None,
                 deposit: DepositOpt = None, idle_timeout: IdleOpt = None,
                 output: Annotated[Path | None, typer.Option("--output", "-o", metavar="FILE",
                                                             help="Write the body to FILE.")] = None,
                 include: Annotated[bool, typer.Option("--include", "-i",
                                                       help="Print the status line and headers.")] = False,
+                dump_header: Annotated[Path | None, typer.Option(
+                    "--dump-header", "-D", metavar="FILE",
+                    help="Write the status line and headers to FILE (- for stdout).")] = None,
+                fail: Annotated[bool, typer.Option(
+                    "--fail", "-f", help="An HTTP error status (400 and up) exits 4 (E_HTTP_STATUS), body "
+                    "not printed.")] = False,
+                location: Annotated[bool, typer.Option(
+                    "--location", "-L", help="Follow redirects (paying the new URL if it asks).")] = False,
+                max_time: Annotated[float | None, typer.Option(
+                    "--max-time", "-m", metavar="SECS", min=0.001,
+                    help="Give up (exit 3) when the whole operation takes longer.")] = None,
+                silent: Annotated[bool, typer.Option(
+                    "--silent", "-s", help="No progress or spend lines on stderr (errors show).")] = False,
+                dry_run: DryRunOpt = False,
                 yes: YesOpt = False, signer: SignerOpt = "session", allow_mint: AllowMintOpt = None,
                 wallet: WalletOpt = None, keypair: KeypairOpt = None, rpc: RpcUrlOpt = None,
                 json: JsonOpt = False) -> None:
     """One paid request, curl-like: opens a channel when needed, pays exactly the price."""
     def action(env: Env) -> Outcome | None:
-        from mppcli.client.http import request_spec
-        from mppcli.client.request import paid_request
+        from dataclasses import replace
 
+        from mppcli.client.http import request_spec
+        from mppcli.errors import UsageError
+
+        if silent:
+            env = replace(env, verbose=0, silent=True)
+        if json_body is not None and data is not None:
+            raise UsageError("-d/--data and --json-body both set the body; pass one")
         who = Who(wallet, keypair, rpc)
         options = _options(env, who, deposit=deposit, max_spend=max_spend, idle_timeout=idle_timeout,
                            yes=yes, signer=signer, allow_mints=allow_mint, channel=channel)
-        spec = request_spec(url, method, header or [], data)
+        spec = request_spec(url, method, header or [], data if json_body is None else json_body)
+        if json_body is not None:
+            spec = spec.with_header("Content-Type", JSON_TYPE).with_header("Accept", JSON_TYPE)
+        if dry_run:
+            return _dry_run(env, who, spec, options, max_time)
         with SpendMeter(env, enabled=not env.json and env.verbose > 0) as meter:
-            result = run_flow(env, who, lambda client: paid_request(client, spec, options), meter)
-        return _request_outcome(env, result, output, include)
+            result = run_flow(env, who, lambda client: _follow(client, spec, options, location), meter,
+                              max_time=max_time)
+        return _request_outcome(env, result, output, include, dump_header, fail, url)
     run(ctx, json, action)
 
 
-def _request_outcome(env: Env, result: Any, output: Path | None, include: bool) -> Outcome | None:
+async def _follow(client: Client, spec: Any, options: PayOptions, location: bool) -> Any:
+    """The paid request, and with -L each redirect after it (every hop pays if it asks to)."""
+    from dataclasses import replace
+    from urllib.parse import urljoin
+
+    from mppcli.client.request import paid_request
+    from mppcli.errors import NetworkError
+
+    result = await paid_request(client, spec, options)
+    hops = 0
+    while location and result.answer.status in REDIRECTS and result.answer.header("location"):
+        hops += 1
+        if hops > MAX_REDIRECTS:
+            raise NetworkError(f"more than {MAX_REDIRECTS} redirects", hint="Check the URL.")
+        target = urljoin(spec.url, str(result.answer.header("location")))
+        if result.answer.status == 303 or (result.answer.status in (301, 302) and spec.method == "POST"):
+            spec = replace(spec, method="GET", body=None)
+        spec = replace(spec, url=target)
+        client.emit("info", message=f"following a {result.answer.status} redirect to {target}")
+        previous = result.paid
+        result = await paid_request(client, spec, options)
+        if result.paid is None and previous is not None:
+            result = replace(result, paid=previous)
+    return result
+
+
+def _dry_run(env: Env, who: Who, spec: Any, options: PayOptions, max_time: float | None,
+             opening: bool = False) -> Outcome:
+    from mppcli.client.dryrun import Quote, quote
+
+    result: Quote = run_flow(env, who, lambda client: quote(client, spec, options), max_time=max_time)
+    return Outcome(result.to_json(), _quote_text(result, opening))
+
+
+def _quote_text(q: Any, opening: bool) -> str:
+    from mppcli.cli.units import token_text
+
+    if q.status != 402:
+        return f"dry run: {q.url} answered {q.status} without asking for payment; nothing to pay"
+
+    def amount(value: int) -> str:
+        return token_text(value, q.decimals or 0, q.network or "", q.mint or "")
+
+    per = f"{amount(q.price)} per {q.unit or 'request'}"
+    if q.channel_id is not None:
+        head = (f"dry run: would use the open channel {q.channel_id}" if opening else
+                f"dry run: would pay {per} on the open channel {q.channel_id}")
+    else:
+        minimum = f" (server minimum {amount(q.minimum_deposit)})" if q.minimum_deposit is not None else ""
+        head = (f"dry run: would open a channel depositing {amount(q.deposit or 0)}{minimum} "
+                f"with {q.recipient} on {q.network}" + ("" if opening else f", then pay {per}"))
+    return head + "; nothing was signed or paid"
+
+
+def _request_outcome(env: Env, result: Any, output: Path | None, include: bool,
+                     dump_header: Path | None = None, fail: bool = False, url: str = "") -> Outcome | None:
+    from mppcli.errors import HttpStatusError
+
     answer: Answer = result.answer
     paid = result.paid
-    if output is not None:
-        _write(output, answer.body)
     if paid is not None and not env.json:
         record = paid.record
-        env.info(f"paid {_display(record, paid.amount)} on channel "
-                 f"{record.channel_id} (cumulative {paid.cumulative}, spent {record.spent})")
+        env.info(f"paid {_display(record, paid.amount)} on channel {record.channel_id} "
+                 f"(cumulative {_display(record, paid.cumulative)}, spent {_display(record, record.spent)})")
+    if dump_header is not None:
+        _dump_head(env, answer, dump_header)
+    if fail and answer.status >= 400:
+        raise HttpStatusError(f"{url} answered HTTP {answer.status} {answer.reason}".rstrip())
+    if output is not None:
+        _write(output, answer.body)
     if env.json:
         return Outcome(_request_data(answer, paid))
     if include:
@@ -157,19 +258,31 @@ def _request_outcome(env: Env, result: Any, output: Path | None, include: bool) 
     return None
 
 
+def _head_text(answer: Answer) -> str:
+    lines = [f"{answer.http_version} {answer.status} {answer.reason}".rstrip()]
+    lines += [f"{name}: {value}" for name, values in answer.headers.items() for value in values]
+    return "\r\n".join(lines) + "\r\n\r\n"
+
+
+def _dump_head(env: Env, answer: Answer, path: Path) -> None:
+    if str(path) == "-":
+        print(_head_text(answer), end="", file=env.stdout, flush=True)
+        return
+    _write(path, _head_text(answer).encode("utf-8"))
+
+
 def _request_data(answer: Answer, paid: Any) -> dict[str, Any]:
     data: dict[str, Any] = {"status": answer.status, "channelId": None, "cumulative": None, "spent": None,
-                            "receipt": None, "body": answer.body.decode("utf-8", "replace")}
-    if paid is not None:
+                            "receipt": None, "paid": "0", "body": answer.body.decode("utf-8", "replace")}
+    if paid is not None:  # `paid`: what this call paid, in base units (the others are cumulative)
         data.update(channelId=paid.record.channel_id, cumulative=str(paid.cumulative),
-                    spent=str(paid.record.spent), receipt=paid.receipt.to_json())
+                    spent=str(paid.record.spent), receipt=paid.receipt.to_json(), paid=str(paid.amount),
+                    paidDisplay=_display(paid.record, paid.amount))
     return data
 
 
 def _print_head(env: Env, answer: Answer) -> None:
-    lines = [f"{answer.http_version} {answer.status} {answer.reason}".rstrip()]
-    lines += [f"{name}: {value}" for name, values in answer.headers.items() for value in values]
-    print("\r\n".join(lines) + "\r\n\r\n", end="", file=env.stdout, flush=True)
+    print(_head_text(answer), end="", file=env.stdout, flush=True)
 
 
 def _write(path: Path, body: bytes) -> None:
@@ -187,7 +300,8 @@ def stream_cmd(ctx: typer.Context, url: UrlArg, method: MethodOpt = None, header
                data: DataOpt = None, channel: ChannelOpt = "auto", max_spend: MaxSpendOpt = None,
                deposit: DepositOpt = None, idle_timeout: IdleOpt = None,
                ndjson: Annotated[bool, typer.Option("--ndjson", help="One JSON object per event.")] = False,
-               retries: RetriesOpt = 3, yes: YesOpt = False, signer: SignerOpt = "session",
+               retries: RetriesOpt = 3, dry_run: DryRunOpt = False, yes: YesOpt = False,
+               signer: SignerOpt = "session",
                allow_mint: AllowMintOpt = None, wallet: WalletOpt = None, keypair: KeypairOpt = None,
                rpc: RpcUrlOpt = None, json: JsonOpt = False) -> None:
     """Consume a metered SSE stream, committing vouchers as the server meters."""
@@ -201,6 +315,8 @@ def stream_cmd(ctx: typer.Context, url: UrlArg, method: MethodOpt = None, header
         options = _options(env, who, deposit=deposit, max_spend=max_spend, idle_timeout=idle_timeout,
                            yes=yes, signer=signer, allow_mints=allow_mint, channel=channel, retries=retries)
         spec = request_spec(url, method, header or [], data)
+        if dry_run:
+            return _dry_run(env, who, spec, options, None)
         quiet = env.json or ndjson
         with SpendMeter(env, enabled=not quiet or env.verbose > 0) as meter:
             sink = ndjson_sink(env) if ndjson else meter
@@ -323,8 +439,8 @@ def _cooperative(env: Env, who: Who, targets: list[ChannelRecord], all_: bool, y
         return [await close(client, record, options) for record in targets]
 
     results = run_flow(env, who, flow)
-    lines = [f"closed {r.record.channel_id}: settled {r.record.settled}, refunded {r.record.refunded}"
-             for r in results]
+    lines = [f"closed {r.record.channel_id}: settled {_display(r.record, r.record.settled)}, "
+             f"refunded {_display(r.record, r.record.refunded)}" for r in results]
     if all_ or len(results) != 1:
         return Outcome({"channels": [r.to_json() for r in results]}, "\n".join(lines) or "nothing to close")
     return Outcome(results[0].to_json(), lines[0])
@@ -336,8 +452,11 @@ def _force(env: Env, who: Who, record: ChannelRecord, yes: bool) -> Outcome:
     confirm_now(env, f"Force-close channel {record.channel_id} on chain (you pay the fee; the server "
                      f"has {record.grace_period_seconds} s to settle)?", yes)
     result = run_flow(env, who, lambda client: force_close(client, record))
+    from mppcli.cli.units import local_time
+
     return Outcome(result.to_json(), f"requestClose landed for {record.channel_id}; finalize after "
-                                     f"{result.grace_ends_at} (`mpp close {record.channel_id} --finalize`)")
+                                     f"{local_time(result.grace_ends_at)} "
+                                     f"(`mpp close {record.channel_id} --finalize`)")
 
 
 def _finalize(env: Env, who: Who, record: ChannelRecord) -> Outcome:
@@ -345,5 +464,5 @@ def _finalize(env: Env, who: Who, record: ChannelRecord) -> Outcome:
 
     result = run_flow(env, who, lambda client: finalize(client, record))
     return Outcome(result.to_json(), f"channel {record.channel_id} {result.record.status.value}: "
-                                     f"refunded {result.record.refunded}")
+                                     f"refunded {_display(result.record, result.record.refunded)}")
 

@@ -53,9 +53,20 @@ def pay_options(env: Env, who: Who, **given: Any) -> PayOptions:
 
 
 def run_flow(env: Env, who: Who, flow: Callable[[Client], Awaitable[T]],
-             sink: Callable[[Event], None] | None = None) -> T:
-    """Build the Client, run `flow` in one event loop, and close everything on every path."""
-    return asyncio.run(_run(env, who, flow, sink))
+             sink: Callable[[Event], None] | None = None, max_time: float | None = None) -> T:
+    """Build the Client, run `flow` in one event loop, and close everything on every path.
+
+    `max_time` (curl's -m) bounds the whole run; the flows keep their records consistent when
+    cancelled, as they do for Ctrl-C."""
+    if max_time is None:
+        return asyncio.run(_run(env, who, flow, sink))
+    from mppcli.errors import NetworkError
+
+    try:
+        return asyncio.run(asyncio.wait_for(_run(env, who, flow, sink), max_time))
+    except TimeoutError:
+        raise NetworkError(f"the operation did not finish within {max_time:g} s (--max-time)",
+                           hint="Allow more time with -m/--max-time SECS.") from None
 
 
 async def _run(env: Env, who: Who, flow: Callable[[Client], Awaitable[T]],
