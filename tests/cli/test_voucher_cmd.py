@@ -93,8 +93,8 @@ def test_human_output_has_no_python_none(mpp_home: Path) -> None:
 
 
 def test_a_failed_sign_does_not_say_signed_by(mpp_home: Path, tmp_path: Path) -> None:
-    run = mpp("voucher", "sign", "--channel", kat.CHANNEL, "--amount", "1", "-k", str(tmp_path / "absent.json"),
-              home=mpp_home)
+    absent = str(tmp_path / "absent.json")
+    run = mpp("voucher", "sign", "--channel", kat.CHANNEL, "--amount", "1", "-k", absent, home=mpp_home)
     assert run.exit_code == 2, run
     assert "signed by" not in run.stderr and run.stdout == "", run
 
