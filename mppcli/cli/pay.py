@@ -66,6 +66,22 @@ def register(app: typer.Typer) -> None:
     app.command("close")(close_cmd)
 
 
+LOST_CHANNEL = "not known to this server"
+
+
+def lost_channel_hint(exc: Exception) -> None:
+    """A server that lost its state refuses every voucher of the channel, and a cooperative close
+    cannot work either: point at the two ways that do (#14 item 8)."""
+    from mppcli.errors import PaymentRejected
+
+    if isinstance(exc, PaymentRejected) and LOST_CHANNEL in exc.message:
+        cid = exc.channel_id or "CHANNEL"
+        exc.hint = (f"The server no longer knows channel {cid} (it lost its state), so it cannot be "
+                    f"paid or closed through the server. Recover the deposit on chain with "
+                    f"`mpp close {cid} --force` (then `--finalize` after the grace period), and pay "
+                    f"with a fresh channel: `--channel new`.")
+
+
 def _options(env: Env, who: Who, **given: Any) -> PayOptions:
     from mppcli.errors import UsageError
 
@@ -156,7 +172,7 @@ def request_cmd(ctx: typer.Context, url: UrlArg, method: MethodOpt = None, heade
         from dataclasses import replace
 
         from mppcli.client.http import request_spec
-        from mppcli.errors import UsageError
+        from mppcli.errors import MppError, UsageError
 
         if silent:
             env = replace(env, verbose=0, silent=True)
@@ -171,8 +187,12 @@ def request_cmd(ctx: typer.Context, url: UrlArg, method: MethodOpt = None, heade
         if dry_run:
             return _dry_run(env, who, spec, options, max_time)
         with SpendMeter(env, enabled=not env.json and env.verbose > 0) as meter:
-            result = run_flow(env, who, lambda client: _follow(client, spec, options, location), meter,
-                              max_time=max_time)
+            try:
+                result = run_flow(env, who, lambda client: _follow(client, spec, options, location), meter,
+                                  max_time=max_time)
+            except MppError as exc:
+                lost_channel_hint(exc)
+                raise
         return _request_outcome(env, result, output, include, dump_header, fail, url)
     run(ctx, json, action)
 
@@ -324,6 +344,7 @@ def stream_cmd(ctx: typer.Context, url: UrlArg, method: MethodOpt = None, header
             try:
                 result = run_flow(env, who, lambda client: stream(client, spec, options, on_data), sink)
             except MppError as exc:
+                lost_channel_hint(exc)
                 if ndjson and not env.json:  # CLI.md: the NDJSON stream ends with an `error` event
                     sink(Event("error", exc.to_json()))
                 raise
@@ -394,7 +415,7 @@ def close_cmd(ctx: typer.Context,
               yes: YesOpt = False, wallet: WalletOpt = None, keypair: KeypairOpt = None,
               rpc: RpcUrlOpt = None, json: JsonOpt = False) -> None:
     """Close a channel: cooperatively through the server, or on chain (--force, then --finalize)."""
-    def action(env: Env) -> Outcome:
+    def action(env: Env) -> Outcome | None:
         from mppcli.errors import UsageError
 
         if force and finalize:
@@ -430,20 +451,47 @@ def _close_targets(env: Env, channel: str | None, all_: bool, single: bool) -> l
                      hint="Open channels: " + ", ".join(r.channel_id for r in live))
 
 
-def _cooperative(env: Env, who: Who, targets: list[ChannelRecord], all_: bool, yes: bool) -> Outcome:
+def _cooperative(env: Env, who: Who, targets: list[ChannelRecord], all_: bool, yes: bool) -> Outcome | None:
+    """Close each target; with several, one that fails (server gone, refusal) does not stop the
+    others: every channel is reported, and the exit status is the first failure's (#14 item 18)."""
     from mppcli.client.close import close
+    from mppcli.errors import MppError
 
     options = _options(env, who, yes=yes)
 
-    async def flow(client: Client) -> list[Closed]:
-        return [await close(client, record, options) for record in targets]
+    async def flow(client: Client) -> list[Closed | MppError]:
+        results: list[Closed | MppError] = []
+        for record in targets:
+            try:
+                results.append(await close(client, record, options))
+            except MppError as exc:
+                if len(targets) == 1:
+                    raise
+                if exc.channel_id is None:
+                    exc.channel_id = record.channel_id
+                lost_channel_hint(exc)
+                results.append(exc)
+        return results
 
     results = run_flow(env, who, flow)
+    closed = [r for r in results if not isinstance(r, MppError)]
+    failed = [r for r in results if isinstance(r, MppError)]
     lines = [f"closed {r.record.channel_id}: settled {_display(r.record, r.record.settled)}, "
-             f"refunded {_display(r.record, r.record.refunded)}" for r in results]
-    if all_ or len(results) != 1:
-        return Outcome({"channels": [r.to_json() for r in results]}, "\n".join(lines) or "nothing to close")
-    return Outcome(results[0].to_json(), lines[0])
+             f"refunded {_display(r.record, r.record.refunded)}" for r in closed]
+    for error in failed:
+        lines.append(f"not closed {error.channel_id}: error[{error.code}]: {error.message}")
+        lines += [f"  hint: {error.hint}"] if error.hint else []
+    if not all_ and len(results) == 1 and closed:
+        return Outcome(closed[0].to_json(), lines[0])
+    entries = [r.to_json() if not isinstance(r, MppError) else
+               {"channelId": r.channel_id, "status": "failed", "error": r.to_json()} for r in results]
+    outcome = Outcome({"channels": entries}, "\n".join(lines) or "nothing to close")
+    if not failed:
+        return outcome
+    from mppcli.cli.output import render_outcome
+
+    render_outcome(env, outcome)
+    raise typer.Exit(failed[0].exit_code)
 
 
 def _force(env: Env, who: Who, record: ChannelRecord, yes: bool) -> Outcome:
