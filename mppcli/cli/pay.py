@@ -53,6 +53,9 @@ DataOpt = Annotated[str | None, typer.Option("--data", "-d", metavar="DATA",
                                              help="Request body; @FILE reads a file, @- stdin.")]
 DryRunOpt = Annotated[bool, typer.Option(
     "--dry-run", help="Show what it would cost and deposit (from the challenge); pay and sign nothing.")]
+WaitOpt = Annotated[float, typer.Option(
+    "--wait", metavar="SECS", min=0, help="When another mpp holds the channel, wait up to SECS for it "
+                                          "(default: exit 6 at once).")]
 RetriesOpt = Annotated[int, typer.Option("--retries", min=0, max=100,
                                          help="Reconnect a dropped stream this many times.")]
 
@@ -97,14 +100,14 @@ def open_cmd(ctx: typer.Context, url: UrlArg, deposit: DepositOpt = None, max_sp
              idle_timeout: IdleOpt = None, yes: YesOpt = False, new: Annotated[bool, typer.Option(
                  "--new", help="Open another channel even if one is live.")] = False,
              signer: SignerOpt = "session", allow_mint: AllowMintOpt = None, dry_run: DryRunOpt = False,
-             wallet: WalletOpt = None, keypair: KeypairOpt = None, rpc: RpcUrlOpt = None,
+             wait: WaitOpt = 0.0, wallet: WalletOpt = None, keypair: KeypairOpt = None, rpc: RpcUrlOpt = None,
              json: JsonOpt = False) -> None:
     """Open a payment channel for the URL's session challenge."""
     def action(env: Env) -> Outcome:
         from mppcli.client.http import request_spec
         from mppcli.client.open import open_for
 
-        who = Who(wallet, keypair, rpc)
+        who = Who(wallet, keypair, rpc, wait)
         options = _options(env, who, deposit=deposit, max_spend=max_spend, idle_timeout=idle_timeout,
                            yes=yes, signer=signer, allow_mints=allow_mint, channel="new" if new else "auto")
         spec = request_spec(url, None, [], None)
@@ -165,7 +168,8 @@ def request_cmd(ctx: typer.Context, url: UrlArg, method: MethodOpt = None, heade
                     "--silent", "-s", help="No progress or spend lines on stderr (errors show).")] = False,
                 dry_run: DryRunOpt = False,
                 yes: YesOpt = False, signer: SignerOpt = "session", allow_mint: AllowMintOpt = None,
-                wallet: WalletOpt = None, keypair: KeypairOpt = None, rpc: RpcUrlOpt = None,
+                wait: WaitOpt = 0.0, wallet: WalletOpt = None, keypair: KeypairOpt = None,
+                rpc: RpcUrlOpt = None,
                 json: JsonOpt = False) -> None:
     """One paid request, curl-like: opens a channel when needed, pays exactly the price."""
     def action(env: Env) -> Outcome | None:
@@ -178,7 +182,7 @@ def request_cmd(ctx: typer.Context, url: UrlArg, method: MethodOpt = None, heade
             env = replace(env, verbose=0, silent=True)
         if json_body is not None and data is not None:
             raise UsageError("-d/--data and --json-body both set the body; pass one")
-        who = Who(wallet, keypair, rpc)
+        who = Who(wallet, keypair, rpc, wait)
         options = _options(env, who, deposit=deposit, max_spend=max_spend, idle_timeout=idle_timeout,
                            yes=yes, signer=signer, allow_mints=allow_mint, channel=channel)
         spec = request_spec(url, method, header or [], data if json_body is None else json_body)
@@ -322,7 +326,8 @@ def stream_cmd(ctx: typer.Context, url: UrlArg, method: MethodOpt = None, header
                ndjson: Annotated[bool, typer.Option("--ndjson", help="One JSON object per event.")] = False,
                retries: RetriesOpt = 3, dry_run: DryRunOpt = False, yes: YesOpt = False,
                signer: SignerOpt = "session",
-               allow_mint: AllowMintOpt = None, wallet: WalletOpt = None, keypair: KeypairOpt = None,
+               allow_mint: AllowMintOpt = None, wait: WaitOpt = 0.0, wallet: WalletOpt = None,
+               keypair: KeypairOpt = None,
                rpc: RpcUrlOpt = None, json: JsonOpt = False) -> None:
     """Consume a metered SSE stream, committing vouchers as the server meters."""
     def action(env: Env) -> Outcome | None:
@@ -331,7 +336,7 @@ def stream_cmd(ctx: typer.Context, url: UrlArg, method: MethodOpt = None, header
         from mppcli.client.stream import stream
         from mppcli.errors import MppError
 
-        who = Who(wallet, keypair, rpc)
+        who = Who(wallet, keypair, rpc, wait)
         options = _options(env, who, deposit=deposit, max_spend=max_spend, idle_timeout=idle_timeout,
                            yes=yes, signer=signer, allow_mints=allow_mint, channel=channel, retries=retries)
         spec = request_spec(url, method, header or [], data)
@@ -370,14 +375,14 @@ def _printer(env: Env) -> Callable[[str], None]:
 def topup_cmd(ctx: typer.Context,
               channel: Annotated[str, typer.Argument(metavar="CHANNEL", help="Channel id, prefix or URL.")],
               amount: Annotated[str, typer.Argument(metavar="AMOUNT", help="Amount in token units.")],
-              yes: YesOpt = False, wallet: WalletOpt = None, keypair: KeypairOpt = None,
+              yes: YesOpt = False, wait: WaitOpt = 0.0, wallet: WalletOpt = None, keypair: KeypairOpt = None,
               rpc: RpcUrlOpt = None, json: JsonOpt = False) -> None:
     """Add to a channel's deposit."""
     def action(env: Env) -> Outcome:
         from mppcli.client.context import token_amount
         from mppcli.client.topup import top_up
 
-        who = Who(wallet, keypair, rpc)
+        who = Who(wallet, keypair, rpc, wait)
         options = _options(env, who, yes=yes)
         record = _store(env).find(channel)
         base = token_amount(amount, record.decimals, "AMOUNT")
@@ -412,7 +417,7 @@ def close_cmd(ctx: typer.Context,
                                                                   "on chain.")] = False,
               finalize: Annotated[bool, typer.Option("--finalize", help="After the grace period: seal "
                                                                         "and withdraw.")] = False,
-              yes: YesOpt = False, wallet: WalletOpt = None, keypair: KeypairOpt = None,
+              yes: YesOpt = False, wait: WaitOpt = 0.0, wallet: WalletOpt = None, keypair: KeypairOpt = None,
               rpc: RpcUrlOpt = None, json: JsonOpt = False) -> None:
     """Close a channel: cooperatively through the server, or on chain (--force, then --finalize)."""
     def action(env: Env) -> Outcome | None:
@@ -420,7 +425,7 @@ def close_cmd(ctx: typer.Context,
 
         if force and finalize:
             raise UsageError("--force and --finalize are two steps; run them one after the other")
-        who = Who(wallet, keypair, rpc)
+        who = Who(wallet, keypair, rpc, wait)
         targets = _close_targets(env, channel, all_, force or finalize)
         if force:
             return _force(env, who, targets[0], yes)
