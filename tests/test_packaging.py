@@ -54,3 +54,18 @@ def test_the_installed_package_reads_its_idl_from_the_wheel(installed: Path) -> 
     assert answer["ok"] is True, answer
     assert answer["output"]["dataHex"] == "05"
     assert answer["output"]["programId"] == "CHNLxYvVA28MJP9PrFuDXccuoGXAx7jBacfLEkahyGsX"
+
+
+def test_the_wheel_puts_the_man_pages_where_man_finds_them(installed: Path) -> None:
+    """`pip install` lays them out as <prefix>/share/man/man1 (#14 item 13)."""
+    import shutil
+
+    pages = installed / "share" / "man" / "man1"
+    assert (pages / "mpp.1").is_file() and (pages / "mpp-request.1").is_file(), sorted(installed.iterdir())
+    man = shutil.which("man")
+    if man is None:
+        pytest.skip("man is not installed")
+    env = {**os.environ, "MANPAGER": "cat", "PAGER": "cat", "MANWIDTH": "80"}
+    shown = subprocess.run([man, "-M", str(installed / "share" / "man"), "mpp-request"], env=env,
+                           capture_output=True, text=True, check=False)
+    assert shown.returncode == 0 and "EXAMPLES" in shown.stdout, shown.stderr

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mppcli.cli.options import JsonOpt, RpcUrlOpt, YesOpt
+from mppcli.cli.options import JsonOpt, RpcUrlOpt, YesOpt, complete_channel
 from mppcli.cli.output import Outcome
 from mppcli.cli.runtime import run
 
@@ -24,7 +24,8 @@ channels_app = typer.Typer(name="channels", help="The local record of your payme
                            no_args_is_help=True)
 
 ChannelArg = Annotated[str, typer.Argument(
-    metavar="CHANNEL", help="Channel id, a unique prefix of it, or the resource URL.")]
+    metavar="CHANNEL", help="Channel id, a unique prefix of it, or the resource URL.",
+    autocompletion=complete_channel)]
 
 
 def register(app: typer.Typer) -> None:

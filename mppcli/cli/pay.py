@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mppcli.cli.options import JsonOpt, KeypairOpt, RpcUrlOpt, WalletOpt, YesOpt
+from mppcli.cli.options import (
+    JsonOpt,
+    KeypairOpt,
+    RpcUrlOpt,
+    WalletOpt,
+    YesOpt,
+    complete_channel,
+    complete_signer,
+)
 from mppcli.cli.output import Outcome
 from mppcli.cli.paying import SpendMeter, Who, confirm_now, ndjson_sink, notes_sink, pay_options, run_flow
 from mppcli.cli.runtime import run
@@ -37,11 +45,19 @@ MaxSpendOpt = Annotated[str | None, typer.Option(
                                        "(default: MPP_MAX_SPEND / config).")]
 IdleOpt = Annotated[int | None, typer.Option(
     "--idle-timeout", metavar="SECS", help="Idle timeout to choose among the server's options.")]
+def _complete_channel_choice(incomplete: str) -> list[str]:
+    from mppcli.cli.options import complete_channel
+
+    return [c for c in ("auto", "new") if c.startswith(incomplete)] + complete_channel(incomplete)
+
+
 ChannelOpt = Annotated[str, typer.Option(
-    "--channel", metavar="auto|new|ID", help="Reuse the live channel (auto), always open (new), or "
+    "--channel", metavar="auto|new|ID", autocompletion=_complete_channel_choice,
+    help="Reuse the live channel (auto), always open (new), or "
                                              "pay with this channel.")]
 SignerOpt = Annotated[str, typer.Option(
-    "--signer", metavar="session|payer", help="Sign vouchers with a fresh session key (default) or "
+    "--signer", metavar="session|payer", autocompletion=complete_signer,
+    help="Sign vouchers with a fresh session key (default) or "
                                               "the payer key.")]
 AllowMintOpt = Annotated[list[str] | None, typer.Option(
     "--allow-mint", metavar="MINT", help="Also accept this mint (repeatable).")]
@@ -373,7 +389,8 @@ def _printer(env: Env) -> Callable[[str], None]:
 # --- topup ------------------------------------------------------------------------------------------
 
 def topup_cmd(ctx: typer.Context,
-              channel: Annotated[str, typer.Argument(metavar="CHANNEL", help="Channel id, prefix or URL.")],
+              channel: Annotated[str, typer.Argument(metavar="CHANNEL", help="Channel id, prefix or URL.",
+                                                     autocompletion=complete_channel)],
               amount: Annotated[str, typer.Argument(metavar="AMOUNT", help="Amount in token units.")],
               yes: YesOpt = False, wait: WaitOpt = 0.0, wallet: WalletOpt = None, keypair: KeypairOpt = None,
               rpc: RpcUrlOpt = None, json: JsonOpt = False) -> None:
@@ -410,8 +427,9 @@ def _store(env: Env) -> ChannelStore:
 # --- close ------------------------------------------------------------------------------------------
 
 def close_cmd(ctx: typer.Context,
-              channel: Annotated[str | None, typer.Argument(metavar="[CHANNEL]",
-                                                            help="Channel id, prefix or URL.")] = None,
+              channel: Annotated[str | None, typer.Argument(
+                  metavar="[CHANNEL]", autocompletion=complete_channel,
+                  help="Channel id, prefix or URL.")] = None,
               all_: Annotated[bool, typer.Option("--all", help="Close every open channel.")] = False,
               force: Annotated[bool, typer.Option("--force", help="Payer escape route: requestClose "
                                                                   "on chain.")] = False,

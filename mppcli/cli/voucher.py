@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mppcli.cli.options import JsonOpt, KeypairOpt, WalletOpt
+from mppcli.cli.options import JsonOpt, KeypairOpt, WalletOpt, complete_channel
 from mppcli.cli.output import Outcome
 from mppcli.cli.runtime import run
 
@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
 @voucher_app.command("sign")
 def sign_cmd(
     ctx: typer.Context,
-    channel: Annotated[str, typer.Option("--channel", "-c", metavar="ID",
+    channel: Annotated[str, typer.Option("--channel", "-c", metavar="ID", autocompletion=complete_channel,
                                          help="Channel id (or a unique prefix / URL of a local channel).")],
     amount: Annotated[str, typer.Option("--amount", metavar="BASE_UNITS",
                                         help="Cumulative amount in base units (u64 decimal).")],
