@@ -19,19 +19,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from mppcli.chain.endpoints import RPC_URLS
 from mppcli.errors import ConfigError, UsageError
 from mppcli.paths import Paths, ensure_private_dir
 
 Source = Literal["flag", "env", "config", "default"]
 
 # Solana CLI habits: the same monikers as `solana config set --url`, plus the challenge's network
-# names. This module must stay importable without solders, so it cannot read chain.networks;
-# tests/test_config.py checks that both tables agree.
+# names. The URLs come from `chain.endpoints` (solders-free), the table `chain.networks` uses too.
 RPC_MONIKERS: dict[str, str] = {
-    "mainnet-beta": "https://api.mainnet-beta.solana.com",
-    "devnet": "https://api.devnet.solana.com",
-    "testnet": "https://api.testnet.solana.com",
-    "localhost": "http://127.0.0.1:8899",
+    "mainnet-beta": RPC_URLS["mainnet"],
+    "devnet": RPC_URLS["devnet"],
+    "testnet": RPC_URLS["testnet"],
+    "localhost": RPC_URLS["localnet"],
 }
 _MONIKER_ALIASES = {"m": "mainnet-beta", "mainnet": "mainnet-beta", "d": "devnet", "t": "testnet",
                     "l": "localhost", "localnet": "localhost"}
@@ -105,13 +105,15 @@ class SettingSpec:
     default: str | None
     help: str
     check: Callable[[str], str]
+    stored: bool = True  # False: config.toml does not hold it (the default wallet is wallets.json's)
 
 
 SPECS: dict[str, SettingSpec] = {
     spec.key: spec
     for spec in (
         SettingSpec("wallet", "MPP_WALLET", None,
-                    "keyring wallet to pay with (unset: the wallet marked default)", _check_wallet),
+                    "keyring wallet to pay with (the default wallet, as `mpp wallet default` sets it)",
+                    _check_wallet, stored=False),
         SettingSpec("rpc_url", "MPP_RPC_URL", RPC_MONIKERS["mainnet-beta"],
                     "Solana RPC URL or moniker (mainnet-beta/m, devnet/d, testnet/t, localhost/l)",
                     resolve_rpc_url),
@@ -207,7 +209,7 @@ def _resolve(spec: SettingSpec, flag: str | None, environ: Mapping[str, str],
         value = _checked(spec, environ[spec.env], f"bad {spec.env}",
                          f"Fix or unset {spec.env} ({spec.key}: {spec.help}).")
         return Setting(spec.key, value, "env")
-    if spec.key in stored:
+    if spec.stored and spec.key in stored:
         value = _checked(spec, stored[spec.key], f"bad {spec.key} in {paths.config_file}",
                          f"Fix it with `mpp config set {spec.key} VALUE` or `mpp config unset {spec.key}`.")
         return Setting(spec.key, value, "config")
@@ -222,9 +224,22 @@ def _checked(spec: SettingSpec, raw: str, what: str, hint: str,
         raise error(f"{what}: {exc}", hint=hint) from None
 
 
+# Tables of config.toml that belong to one command (`[serve]`: `mpp serve`'s flags), not settings.
+COMMAND_TABLES = ("serve",)
+
+
 def read_config(paths: Paths) -> dict[str, str]:
-    """The settings stored in config.toml ({} when there is none), each key and type checked."""
-    return {key: _stored_text(paths.config_file, key, value) for key, value in _read_raw(paths).items()}
+    """The settings stored in config.toml ({} when there is none), each key and type checked.
+
+    Command tables (`[serve]`) are read by their command; a `wallet` key from older versions is
+    ignored: the default wallet has one home, wallets.json (`mpp wallet default`)."""
+    return {key: _stored_text(paths.config_file, key, value) for key, value in _read_raw(paths).items()
+            if key not in COMMAND_TABLES and not _unstored(key)}
+
+
+def _unstored(key: str) -> bool:
+    spec = SPECS.get(key)
+    return spec is not None and not spec.stored
 
 
 def _read_raw(paths: Paths) -> dict[str, object]:
@@ -262,9 +277,15 @@ def set_value(paths: Paths, key: str, raw: str) -> Setting:
 
 
 def unset_value(paths: Paths, key: str) -> bool:
-    """Remove `key` from config.toml (even an unknown one); False when it was not there."""
+    """Remove `key` from config.toml (even an unknown one); False when it was not there.
+
+    A command's table (`[serve]`) is refused: it holds the user's own settings, not one key."""
     with _config_lock(paths):
         stored = _read_raw(paths)
+        if isinstance(stored.get(key), dict) or key in COMMAND_TABLES:
+            raise ConfigError(f"[{key}] is a table of `mpp {key}` settings, not one setting",
+                              hint=f"Edit the [{key}] table of {paths.config_file} to change it; "
+                                   "`mpp config list` ignores it.")
         if key not in stored:
             spec_for(key)
             return False

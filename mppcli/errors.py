@@ -8,6 +8,7 @@
      ├── NetworkError             E_NETWORK             3  the HTTP server cannot be reached
      ├── RpcError                 E_RPC                 3  the Solana RPC cannot be reached or failed
      ├── PaymentRejected          E_PAYMENT_REJECTED    4  the server refused a payment
+     ├── HttpStatusError          E_HTTP_STATUS         4  `request --fail`: an HTTP error status
      ├── ProtocolViolation        E_PROTOCOL            4  the server broke the protocol (or lied)
      ├── PolicyError              E_POLICY              5  refused by the user's own limits
      │    ├── ConfirmationRequired E_CONFIRMATION_REQUIRED 5
@@ -103,6 +104,13 @@ class RpcError(MppError):
 
 class PaymentRejected(MppError):
     code, exit_code = "E_PAYMENT_REJECTED", ExitStatus.REJECTED
+
+
+class HttpStatusError(MppError):
+    """`mpp request --fail`: the paid resource answered with an HTTP error status (curl's -f)."""
+
+    code, exit_code = "E_HTTP_STATUS", 4
+    default_hint = "The resource answered with an error status; without --fail its body is printed."
 
 
 class ProtocolViolation(MppError):

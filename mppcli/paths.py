@@ -60,7 +60,15 @@ def resolve_paths(environ: dict[str, str] | None = None) -> Paths:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create `path` (and parents) with mode 0700 and return it."""
+    """Create `path` with mode 0700 and return it; parents it has to create are 0700 too
+    (`mkdir(parents=True)` would leave them at the umask's 0755, which doctor flags)."""
+    missing = []
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        missing.append(parent)
+        parent = parent.parent
+    for directory in reversed(missing):
+        directory.mkdir(mode=0o700, exist_ok=True)
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(path, 0o700)
     return path

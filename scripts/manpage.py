@@ -17,6 +17,7 @@ from typer import _click as click  # Typer bundles its own click
 from typer.core import TyperGroup
 
 from mppcli import __version__
+from mppcli.cli.examples import EXAMPLES
 from mppcli.cli.root import app
 from mppcli.config import SPECS
 from mppcli.errors import MppError
@@ -128,8 +129,17 @@ def command_page(ctx: click.Context, name: str) -> str:
         options = param_items(ctx)
         if options:
             lines += [".SH OPTIONS", *options]
+    lines += examples(name)
     lines += [".SH SEE ALSO", "\\fBmpp\\fR(1)"]
     return "\n".join(lines) + "\n"
+
+
+def examples(page: str) -> list[str]:
+    """The EXAMPLES section of a page, from mppcli.cli.examples."""
+    lines = [".SH EXAMPLES"]
+    for command, what in EXAMPLES.get(page, ()):
+        lines += [".TP", f"\\fB{roff(command)}\\fR", roff(what)]
+    return lines
 
 
 def root_page(ctx: click.Context, pages: list[str]) -> str:
@@ -141,7 +151,7 @@ def root_page(ctx: click.Context, pages: list[str]) -> str:
     for name, sub in subcommands(ctx):
         see = f"See \\fBmpp\\-{roff(name)}\\fR(1)."
         lines += [".TP", f"\\fBmpp {roff(name)}\\fR", f"{roff(summary(sub))}. {see}"]
-    lines += environment() + files() + exit_status()
+    lines += environment() + files() + exit_status() + examples("mpp")
     lines += [".SH SEE ALSO", ",\n".join(f"\\fB{roff(page)}\\fR(1)" for page in pages)]
     return "\n".join(lines) + "\n"
 

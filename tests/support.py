@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
+# ../shared next to the checkout (MPP_TEST_SHARED points elsewhere, e.g. from a worktree).
+SHARED = Path(os.environ.get("MPP_TEST_SHARED") or REPO.parent / "shared")
 REFERENCE = SHARED / "reference"
 VECTORS = REFERENCE / "vectors"
 

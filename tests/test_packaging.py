@@ -70,3 +70,18 @@ def test_the_installed_typer_is_in_the_range_whose_private_modules_we_import() -
     from mppcli.cli import typer_private
 
     assert typer_private.UsageError.__module__.startswith("typer._click")
+
+
+def test_the_wheel_puts_the_man_pages_where_man_finds_them(installed: Path) -> None:
+    """`pip install` lays them out as <prefix>/share/man/man1 (#14 item 13)."""
+    import shutil
+
+    pages = installed / "share" / "man" / "man1"
+    assert (pages / "mpp.1").is_file() and (pages / "mpp-request.1").is_file(), sorted(installed.iterdir())
+    man = shutil.which("man")
+    if man is None:
+        pytest.skip("man is not installed")
+    env = {**os.environ, "MANPAGER": "cat", "PAGER": "cat", "MANWIDTH": "80"}
+    shown = subprocess.run([man, "-M", str(installed / "share" / "man"), "mpp-request"], env=env,
+                           capture_output=True, text=True, check=False)
+    assert shown.returncode == 0 and "EXAMPLES" in shown.stdout, shown.stderr

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from solders.pubkey import Pubkey
 
 from mppcli.chain.constants import PROGRAM_ID, TOKEN_2022_PROGRAM, TOKEN_PROGRAM
+from mppcli.chain.endpoints import RPC_URLS
 from mppcli.errors import MalformedError
 
 TEST_MINT_DECIMALS = 6  # the embedded ledger's stablecoin (classic SPL Token)
@@ -61,7 +62,7 @@ MAINNET = Network(
     name="mainnet",
     genesis_hashes=("5eykt4UsFv8P8NJdTREpY1vzqKqZKvdpKuc147dw2N9d",),
     channel_program=PROGRAM_ID,
-    rpc_url="https://api.mainnet-beta.solana.com",
+    rpc_url=RPC_URLS["mainnet"],
     mints=(
         _mint("USDC", "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v", TOKEN_PROGRAM),
         _mint("USDT", "Es9vMFrzaCERmJfrF4H2FYD4KCoNkY11McCe8BenwNYB", TOKEN_PROGRAM),
@@ -75,7 +76,7 @@ DEVNET = Network(
     name="devnet",
     genesis_hashes=("EtWTRABZaYq6iMfeYKouRu166VU2xqa1wcaWoxPkrZBG",),
     channel_program=PROGRAM_ID,
-    rpc_url="https://api.devnet.solana.com",
+    rpc_url=RPC_URLS["devnet"],
     mints=(
         _mint("USDC", "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU", TOKEN_PROGRAM),
         _mint("PYUSD", "CXk2AMBfi3TwaEL2468s6zP8xq9NxTXjp9gjMgzeUynM", TOKEN_2022_PROGRAM),
@@ -87,7 +88,7 @@ LOCALNET = Network(
     name="localnet",
     genesis_hashes=(),  # the embedded ledger's own, known once it runs
     channel_program=PROGRAM_ID,
-    rpc_url="http://127.0.0.1:8899",
+    rpc_url=RPC_URLS["localnet"],
 )
 
 NETWORKS: Mapping[str, Network] = {n.name: n for n in (MAINNET, DEVNET, LOCALNET)}

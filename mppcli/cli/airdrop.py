@@ -45,7 +45,10 @@ def register_airdrop(wallet_app: typer.Typer) -> None:
 def airdrop_cmd(ctx: typer.Context, amount: AmountArg = None, token: TokenOpt = None,
                 wallet: WalletOpt = None, keypair: KeypairOpt = None, to: ToOpt = None,
                 url: RpcUrlOpt = None, json: JsonOpt = False) -> None:
-    """Fund a wallet on localnet (SOL and the test stablecoin) or devnet (SOL)."""
+    """Fund a wallet on localnet (SOL and the test stablecoin) or devnet (SOL).
+
+    Without -u (and no rpc_url configured) it asks localnet, http://127.0.0.1:8899, where
+    `mpp serve` and `mpp localnet` put their ledger."""
     def action(env: Env) -> Outcome:
         import asyncio
 
@@ -73,9 +76,12 @@ def _recipient(env: Env, wallet: str | None, keypair: Path | None, to: str | Non
 
 
 def _rpc_url(env: Env, flag: str | None) -> str:
+    """The RPC asked for; with none configured, localnet's (mainnet has no faucet)."""
+    from mppcli.chain.endpoints import RPC_URLS
     from mppcli.config import load_settings
 
-    return str(load_settings(env.paths, env.environ, {"rpc_url": flag}).rpc_url.value)
+    setting = load_settings(env.paths, env.environ, {"rpc_url": flag}).rpc_url
+    return RPC_URLS["localnet"] if setting.source == "default" else str(setting.value)
 
 
 async def _airdrop(url: str, recipient: Pubkey, amount: str | None, token: str | None) -> Outcome:

@@ -53,7 +53,12 @@ def _run_app(args: list[str]) -> int:
 
         completion_init()  # registers bash/zsh/fish/powershell; add_completion=False skips it
     try:
-        code = app(args=args, prog_name="mpp", standalone_mode=False)
+        from typer.main import get_command
+
+        from mppcli.cli.argv import normalise
+
+        command = get_command(app)
+        code = command(args=normalise(args, command), prog_name="mpp", standalone_mode=False)
     except click_exceptions.UsageError as exc:
         env = Env.detect(json="--json" in args or output_is_json())
         if not env.json:

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mppcli.cli.options import JsonOpt, RpcUrlOpt, YesOpt
-from mppcli.cli.output import Outcome, dumps
+from mppcli.cli.options import JsonOpt, RpcUrlOpt, YesOpt, complete_channel
+from mppcli.cli.output import Outcome
 from mppcli.cli.runtime import run
 
 if TYPE_CHECKING:
@@ -24,7 +24,8 @@ channels_app = typer.Typer(name="channels", help="The local record of your payme
                            no_args_is_help=True)
 
 ChannelArg = Annotated[str, typer.Argument(
-    metavar="CHANNEL", help="Channel id, a unique prefix of it, or the resource URL.")]
+    metavar="CHANNEL", help="Channel id, a unique prefix of it, or the resource URL.",
+    autocompletion=complete_channel)]
 
 
 def register(app: typer.Typer) -> None:
@@ -63,13 +64,13 @@ def list_cmd(ctx: typer.Context,
 
 
 def _list_text(records: tuple[ChannelRecord, ...], all_: bool) -> str:
-    from mppcli.protocol.amounts import format_amount
+    from mppcli.cli.units import record_amount
 
     if not records:
         return "no channels" if all_ else "no open channels (--all shows closed ones)"
     rows = [("CHANNEL", "STATUS", "DEPOSIT", "CUMULATIVE", "SPENT", "NETWORK", "URL")]
-    rows += [(r.channel_id, r.status.value, format_amount(r.deposit, r.decimals),
-              format_amount(r.cumulative, r.decimals), format_amount(r.spent, r.decimals),
+    rows += [(r.channel_id, r.status.value, record_amount(r, r.deposit),
+              record_amount(r, r.cumulative), record_amount(r, r.spent),
               r.network, r.url) for r in records]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     return "\n".join("  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)), row[-1]])
@@ -85,7 +86,7 @@ def show_cmd(ctx: typer.Context, channel: ChannelArg, rpc: RpcUrlOpt = None, jso
         chain = _on_chain(env, record, rpc)
         record = _settle_pending(env, store, record, chain.get("chain"))
         doc = {**record.to_json(), **chain}
-        return Outcome(doc, "\n".join(f"{key}: {_plain(value)}" for key, value in doc.items()))
+        return Outcome(doc, show_text(record, doc))
     run(ctx, json, action)
 
 
@@ -143,10 +144,27 @@ def _settle_pending(env: Env, store: ChannelStore, record: ChannelRecord, chain:
     return settled.record
 
 
-def _plain(value: object) -> str:
-    if value is None:
-        return "-"
-    return value if isinstance(value, str) else dumps(value)
+# Keys of the record (and of its on-chain view) that hold base units, or unix times.
+AMOUNT_KEYS = frozenset({"deposit", "signedCumulative", "acceptedCumulative", "spent", "settled", "refunded",
+                         "amount", "depositBefore"})
+TIME_KEYS = frozenset({"createdAt", "updatedAt", "closureStartedAt", "payerWithdrawnAt"})
+
+
+def show_text(record: ChannelRecord, doc: dict[str, object]) -> str:
+    """`key: value` lines, with amounts in token units (and symbol) and times in local ISO 8601."""
+    return "\n".join(f"{key}: {_human(record, key, value)}" for key, value in doc.items())
+
+
+def _human(record: ChannelRecord, key: str, value: object) -> str:
+    from mppcli.cli.units import local_time, plain, record_amount
+
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_human(record, k, v)}" for k, v in value.items()) + "}"
+    if key in AMOUNT_KEYS and isinstance(value, str | int) and str(value).isdigit():
+        return record_amount(record, int(value))
+    if key in TIME_KEYS and isinstance(value, int | float) and not isinstance(value, bool):
+        return local_time(value)
+    return plain(value)
 
 
 @channels_app.command("forget")

@@ -29,7 +29,8 @@ INSTALL_HELP = """Print the completion script for SHELL on stdout.
 Install it once, for example:
 
 \b
-  bash:  mpp completions bash >> ~/.bash_completion
+  bash:  dir=~/.local/share/bash-completion/completions
+         mkdir -p $dir && mpp completions bash > $dir/mpp
   zsh:   mpp completions zsh > ~/.mpp-completion.zsh
          and in ~/.zshrc, after compinit: source ~/.mpp-completion.zsh
   fish:  mpp completions fish > ~/.config/fish/completions/mpp.fish

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -10,6 +10,9 @@ from mppcli.cli.env import Env
 from mppcli.cli.options import JsonOpt
 from mppcli.cli.output import Outcome
 from mppcli.cli.runtime import run
+
+if TYPE_CHECKING:
+    from mppcli.config import Setting
 
 
 def _complete_key(incomplete: str) -> list[str]:
@@ -36,6 +39,18 @@ def _key(key: str) -> str:
     return underscored if underscored in SPECS else key
 
 
+def _with_default_wallet(env: Env, setting: Setting) -> Setting:
+    """The `wallet` setting lives in wallets.json (`mpp wallet default`) unless a flag or MPP_WALLET
+    names one: show that default instead of "(not set)", so `config` and `wallet list` agree."""
+    if setting.key != "wallet" or setting.value is not None:
+        return setting
+    from mppcli.config import Setting
+    from mppcli.wallet.keystore import Keystore
+
+    default = Keystore(env.paths).default()
+    return Setting("wallet", default.name if default else None, "default")
+
+
 @config_app.command("get")
 def get_cmd(ctx: typer.Context, key: KeyArg, json: JsonOpt = False) -> None:
     """Print one setting's value (empty when unset); --json adds where it came from."""
@@ -44,7 +59,7 @@ def get_cmd(ctx: typer.Context, key: KeyArg, json: JsonOpt = False) -> None:
         from mppcli.config import load_settings, spec_for
 
         spec = spec_for(_key(key))
-        setting = load_settings(env.paths, env.environ).get(spec.key)
+        setting = _with_default_wallet(env, load_settings(env.paths, env.environ).get(spec.key))
         if setting.value is None:
             env.info(f"{spec.key} is not set ({spec.help})")
         return Outcome(setting.to_json(), human=setting.value or "")
@@ -65,6 +80,8 @@ def set_cmd(
         from mppcli.config import set_value, spec_for
 
         spec = spec_for(_key(key))
+        if not spec.stored:
+            return _set_default_wallet(env, value)
         setting = set_value(env.paths, spec.key, value)
         override = spec.env if env.environ.get(spec.env) else None
         if override:
@@ -73,6 +90,28 @@ def set_cmd(
         return Outcome(data, human=f"{setting.key} = {setting.value}  (in {env.paths.config_file})")
 
     run(ctx, json, action)
+
+
+def _set_default_wallet(env: Env, name: str) -> Outcome:
+    """`config set wallet NAME` is `wallet default NAME`: one place holds the default wallet."""
+    from mppcli.config import spec_for, unset_value
+    from mppcli.wallet.keystore import Keystore
+
+    spec = spec_for("wallet")
+    try:
+        checked = spec.check(name)
+    except ValueError as exc:
+        from mppcli.errors import ConfigError
+
+        raise ConfigError(f"bad value for wallet: {exc}", hint=f"wallet: {spec.help}.") from None
+    info = Keystore(env.paths).set_default(checked)
+    unset_value(env.paths, "wallet")  # a value older versions kept in config.toml would disagree
+    override = spec.env if env.environ.get(spec.env) else None
+    if override:
+        env.warn(f"{override} is set in the environment and overrides the default wallet")
+    data = {"key": "wallet", "value": info.name, "source": "config", "configFile": str(env.paths.config_file),
+            "overriddenBy": override}
+    return Outcome(data, human=f"wallet = {info.name}  (the default wallet, as `mpp wallet default` sets it)")
 
 
 @config_app.command("unset")
@@ -85,6 +124,9 @@ def unset_cmd(ctx: typer.Context, key: KeyArg, json: JsonOpt = False) -> None:
         name = _key(key)
         removed = unset_value(env.paths, name)
         human = f"{name} removed from {env.paths.config_file}" if removed else f"{name} was not set"
+        if name == "wallet":
+            human = ("the default wallet stays as it is (`mpp wallet list`); "
+                     "`mpp wallet default NAME` changes it")
         return Outcome({"key": name, "removed": removed, "configFile": str(env.paths.config_file)}, human)
 
     run(ctx, json, action)
@@ -97,7 +139,7 @@ def list_cmd(ctx: typer.Context, json: JsonOpt = False) -> None:
     def action(env: Env) -> Outcome:
         from mppcli.config import load_settings
 
-        settings = load_settings(env.paths, env.environ).all()
+        settings = tuple(_with_default_wallet(env, s) for s in load_settings(env.paths, env.environ).all())
         width = max(len(s.key) for s in settings)
         lines = [f"{s.key:<{width}}  {s.value if s.value is not None else '(not set)'}  [{s.source}]"
                  for s in settings]

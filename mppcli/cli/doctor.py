@@ -30,18 +30,35 @@ def doctor_cmd(
     permissions, config, the RPC and its cluster, wallets, and channels that need attention
     (unconfirmed opens, unfinished closes, grace periods). Never shows a secret.
 
-    Exits 0 when the report was made; `healthy` in --json says whether any check failed.
+    The whole report is printed either way (--json: `healthy` says whether any check failed).
+    Exit status: 0 when no check FAILs; 3 when only the RPC check fails (unreachable); 2 when
+    any other check fails (keyring, config, paths, versions, wallets, channels).
     """
 
-    def action(env: Env) -> Outcome:
+    def action(env: Env) -> Outcome | None:
+        from mppcli.cli.output import render_outcome
         from mppcli.doctor import DoctorInput, run_doctor
 
         report = run_doctor(DoctorInput(env.paths, env.environ, url, timeout, env.clock()))
         data: dict[str, object] = {"healthy": report.healthy}
         data.update({check.name: check.to_json() for check in report.checks})
-        return Outcome(data, human=render(report))
+        outcome = Outcome(data, human=render(report))
+        if report.healthy:
+            return outcome
+        render_outcome(env, outcome)
+        raise typer.Exit(exit_status(report))
 
     run(ctx, json, action)
+
+
+def exit_status(report: Report) -> int:
+    """Non-zero when a check FAILs, so scripts and CI can rely on `mpp doctor`."""
+    from mppcli.cli.status import ExitStatus
+
+    failed = {check.name for check in report.checks if check.status == "fail"}
+    if not failed:
+        return int(ExitStatus.OK)
+    return int(ExitStatus.NETWORK if failed == {"rpc"} else ExitStatus.USAGE)
 
 
 def render(report: Report) -> str:

@@ -24,6 +24,7 @@ class Env:
     verbose: int = 0
     debug: bool = False
     no_color: bool = False
+    silent: bool = False  # `request -s`: no progress lines (errors and warnings still show)
     stdout: IO[str] = field(default_factory=lambda: sys.stdout)
     stderr: IO[str] = field(default_factory=lambda: sys.stderr)
     stdin_is_tty: bool = False
@@ -56,7 +57,7 @@ class Env:
 
     def info(self, message: str) -> None:
         """A progress/status line on stderr (silent in JSON mode unless -v)."""
-        if not self.json or self.verbose:
+        if (not self.json or self.verbose) and not self.silent:
             print(message, file=self.stderr, flush=True)
 
     def warn(self, message: str) -> None:

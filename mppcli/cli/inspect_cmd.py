@@ -160,10 +160,14 @@ def _session_lines(request: dict[str, Any]) -> list[str]:
     details = parsed.method_details
     unit = parsed.unit_type or "unit"
 
+    from mppcli.cli.units import symbol_of
+
+    symbol = symbol_of(details.network, parsed.currency) if details.network else None
+
     def amount(value: int) -> str:
         if details.decimals is None:
             return f"{value} base units"
-        return f"{format_amount(value, details.decimals)} ({value} base units)"
+        return f"{format_amount(value, details.decimals, symbol)} ({value} base units)"
 
     lines = [f"    price        {amount(parsed.amount)} per {unit}",
              f"    currency     {parsed.currency}",

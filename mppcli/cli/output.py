@@ -38,7 +38,8 @@ def human_lines(data: Mapping[str, object]) -> str:
     """A plain `key: value` listing, for results with no custom human form."""
     lines = []
     for key, value in data.items():
-        shown = value if isinstance(value, str | int | float | bool) or value is None else dumps(value)
+        plain = isinstance(value, str | int | float | bool)
+        shown = "-" if value is None else value if plain else dumps(value)
         lines.append(f"{key}: {shown}")
     return "\n".join(lines)
 

@@ -35,6 +35,7 @@ class Who:
     keypair: Path | None = None
     url: str | None = None
     allow_http: bool = False  # --allow-http (else the `allow_http` setting)
+    wait: float = 0.0  # `--wait SECS`: wait for a channel another mpp holds instead of exit 6
 
 
 def settings(env: Env, who: Who, max_spend: str | None = None) -> Settings:
@@ -55,9 +56,26 @@ def pay_options(env: Env, who: Who, **given: Any) -> PayOptions:
 
 
 def run_flow(env: Env, who: Who, flow: Callable[[Client], Awaitable[T]],
-             sink: Callable[[Event], None] | None = None) -> T:
-    """Build the Client, run `flow` in one event loop, and close everything on every path."""
-    return asyncio.run(_run(env, who, flow, sink))
+             sink: Callable[[Event], None] | None = None, max_time: float | None = None) -> T:
+    """Build the Client, run `flow` in one event loop, and close everything on every path.
+
+    `max_time` (curl's -m) bounds the whole run; the flows keep their records consistent when
+    cancelled, as they do for Ctrl-C."""
+    from mppcli.errors import KeyringError, NetworkError
+
+    try:
+        if max_time is None:
+            return asyncio.run(_run(env, who, flow, sink))
+        return asyncio.run(asyncio.wait_for(_run(env, who, flow, sink), max_time))
+    except TimeoutError:
+        raise NetworkError(f"the operation did not finish within {max_time:g} s (--max-time)",
+                           hint="Allow more time with -m/--max-time SECS.") from None
+    except KeyringError as exc:
+        if who.keypair is not None:  # -k was given: recommending -k again would not help (#14 item 19)
+            exc.hint = ("With -k FILE and no usable OS keyring, add `--signer payer`: vouchers are then "
+                        "signed by that file's key and no session key needs storing. Or make a keyring "
+                        "available (`mpp doctor` checks it).")
+        raise
 
 
 async def _run(env: Env, who: Who, flow: Callable[[Client], Awaitable[T]],
@@ -71,7 +89,8 @@ async def _run(env: Env, who: Who, flow: Callable[[Client], Awaitable[T]],
     resolved = settings(env, who)
     async with Http(debug=env.debug_log) as http:
         client = Client(
-            paths=env.paths, store=ChannelStore(env.paths, warn=env.warn), keystore=Keystore(env.paths),
+            paths=env.paths, store=ChannelStore(env.paths, warn=env.warn, lock_wait=who.wait),
+            keystore=Keystore(env.paths),
             http=http,
             rpc_factory=lambda network: _rpc(env, resolved.rpc_url, network),
             payer_loader=lambda: _payer(env, who), clock=env.clock, sink=sink or discard,

@@ -43,6 +43,14 @@ def serve_command(
         bool,
         _opt("--allow-insecure-http", help="Allow plain HTTP on a non-loopback --host (warns)."),
     ] = False,
+    rpc_port: Annotated[
+        int,
+        _opt(
+            "--rpc-port",
+            help="The embedded ledger's RPC port on 127.0.0.1 (the localnet default payers use); "
+            "when it is taken, a free port is used and said so. 0: a free port.",
+        ),
+    ] = 8899,
     url: Annotated[
         str | None,
         _opt(
@@ -232,9 +240,14 @@ def _options(v: dict[str, Any]) -> ServeOptions:
 
     try:
         rpc_url = resolve_rpc_url(v["url"]) if v["url"] else None
+        # The default currency (the test stablecoin, or USDC) has 6 decimals: check exactly now.
+        decimals = 6 if v["currency"] is None else 9
+        for flag in ("price", "chunk_price", "min_deposit", "suggested_deposit", "min_voucher_delta"):
+            _amount_syntax(v[flag], "--" + flag.replace("_", "-"), decimals)
         return ServeOptions(
             host=v["host"],
-            port=int(v["port"]),
+            port=_port(v["port"], "--port"),
+            rpc_port=_port(v["rpc_port"], "--rpc-port"),
             rpc_url=rpc_url,
             network=v["network"],
             operator_keypair=_path(v["operator_keypair"]),
@@ -275,6 +288,30 @@ def _options(v: dict[str, Any]) -> ServeOptions:
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _port(value: Any, flag: str) -> int:
+    try:
+        port = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{flag} takes a TCP port number, got {value!r}") from None
+    if not 0 <= port <= 65535:
+        raise ValueError(f"{flag} {port} is not a TCP port: use 1-65535, or 0 for a free one")
+    return port
+
+
+def _amount_syntax(value: Any, flag: str, decimals: int) -> None:
+    """A token amount must at least be a plain decimal; its decimal places are checked against
+    the mint once it is known (still before anything is funded)."""
+    from mppcli.errors import MalformedError
+    from mppcli.protocol.amounts import parse_amount
+
+    if _none(value) is None:
+        return
+    try:
+        parse_amount(str(value).strip(), decimals, flag)
+    except MalformedError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _choice(value: str, choices: tuple[str, ...], flag: str) -> str:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mppcli.cli.options import JsonOpt, KeypairOpt, WalletOpt
+from mppcli.cli.options import JsonOpt, KeypairOpt, WalletOpt, complete_channel
 from mppcli.cli.output import Outcome
 from mppcli.cli.runtime import run
 
@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
 @voucher_app.command("sign")
 def sign_cmd(
     ctx: typer.Context,
-    channel: Annotated[str, typer.Option("--channel", "-c", metavar="ID",
+    channel: Annotated[str, typer.Option("--channel", "-c", metavar="ID", autocompletion=complete_channel,
                                          help="Channel id (or a unique prefix / URL of a local channel).")],
     amount: Annotated[str, typer.Option("--amount", metavar="BASE_UNITS",
                                         help="Cumulative amount in base units (u64 decimal).")],
@@ -155,8 +155,16 @@ def verify_cmd(
                                           help="Signed voucher JSON file, or - for stdin.")] = "-",
     json: JsonOpt = False,
 ) -> None:
-    """Check a signed voucher's Ed25519 signature over its 50-byte message (exit 0 either way)."""
-    def action(env: Env) -> Outcome:
+    """Check a signed voucher's Ed25519 signature over its 50-byte message.
+
+    Prints the verdict and the voucher's fields either way (--json: `valid`). Exit status: 0 for a
+    valid signature, 2 (E_INPUT) for an invalid one (a tampered or mis-signed voucher), so scripts
+    can rely on it.
+    """
+    def action(env: Env) -> Outcome | None:
+        from mppcli.cli.output import render_outcome
+        from mppcli.cli.units import local_time, plain
+        from mppcli.errors import InputError
         from mppcli.protocol.voucher import verify_signed_voucher
 
         signed = _read_signed(source)
@@ -166,8 +174,12 @@ def verify_cmd(
                 "cumulativeAmount": str(voucher.cumulative_amount), "expiresAt": voucher.expires_at,
                 "messageHex": signed.message().hex()}
         verdict = "valid signature" if valid else "INVALID signature"
-        human = "\n".join([verdict, *(f"{k}: {v}" for k, v in data.items() if k != "valid")])
-        return Outcome(data, human)
+        shown = {**data, "expiresAt": local_time(voucher.expires_at) if voucher.expires_at else "never"}
+        human = "\n".join([verdict, *(f"{k}: {plain(v)}" for k, v in shown.items() if k != "valid")])
+        if valid:
+            return Outcome(data, human)
+        render_outcome(env, Outcome(data, human))
+        raise typer.Exit(InputError.exit_code)
     run(ctx, json, action)
 
 

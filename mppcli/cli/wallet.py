@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mppcli.cli.options import JsonOpt, RpcUrlOpt, YesOpt
+from mppcli.cli.options import JsonOpt, RpcUrlOpt, YesOpt, complete_wallet
 from mppcli.cli.output import Outcome
 from mppcli.cli.runtime import run
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 wallet_app = typer.Typer(name="wallet", help="Payer wallets in the OS keyring.", no_args_is_help=True)
 
-NameArg = Annotated[str, typer.Argument(metavar="NAME", help="Wallet name.")]
+NameArg = Annotated[str, typer.Argument(metavar="NAME", help="Wallet name.", autocompletion=complete_wallet)]
 DefaultOpt = Annotated[bool, typer.Option("--default", help="Make it the default wallet.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")]
 
@@ -120,7 +120,8 @@ def list_cmd(ctx: typer.Context, json: JsonOpt = False) -> None:
 @wallet_app.command("show")
 def show_cmd(ctx: typer.Context,
              name: Annotated[str | None, typer.Argument(
-                 metavar="NAME", help="Wallet name (default: the current one).")] = None,
+                 metavar="NAME", help="Wallet name (default: the current one).",
+                 autocompletion=complete_wallet)] = None,
              url: RpcUrlOpt = None, json: JsonOpt = False) -> None:
     """Show a wallet's public key, and its balances when the RPC answers."""
     def action(env: Env) -> Outcome:

@@ -28,9 +28,10 @@ from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
 from mppcli.chain.constants import PROGRAM_ID, TOKEN_PROGRAMS
+from mppcli.chain.endpoints import LOCALNET_RPC_PORT
 from mppcli.chain.networks import network, network_for_genesis
 from mppcli.chain.txcodec import compile_transaction, partial_sign
-from mppcli.errors import ConfigError, InputError, RpcError
+from mppcli.errors import ConfigError, InputError, RpcError, UsageError
 from mppcli.paths import Paths, ensure_private_dir
 from mppcli.protocol.amounts import parse_amount
 from mppcli.server.chainport import ChainPort
@@ -41,6 +42,8 @@ from mppcli.server.transport import Transport, choose_transport
 
 OPERATOR_FUNDING = 10_000_000_000  # 10 SOL on localnet: fees and channel rent
 MIN_OPERATOR_BALANCE = 1_000_000_000
+SERVE_FLAG_HINT = ("Fix the flag it names (or its MPP_SERVE_<FLAG> variable, or the [serve] table of "
+                   "config.toml); `mpp serve --help` lists them.")
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class ServeOptions:
     host: str = "127.0.0.1"
     port: int = 8402
     rpc_url: str | None = None
+    rpc_port: int = LOCALNET_RPC_PORT  # the embedded ledger's; a free one when this is taken
     network: str | None = None
     operator_keypair: Path | None = None
     operator_voucher_keypair: Path | None = None
@@ -112,26 +116,52 @@ class Ready:
 def serve(
     options: ServeOptions, paths: Paths, on_ready: Callable[[Ready], None], log: Callable[[str], None]
 ) -> None:
-    """Run until SIGINT/SIGTERM (blocking)."""
+    """Run until SIGINT/SIGTERM (blocking).
+
+    The transport is chosen and the HTTP port bound first, so bad TLS flags or a busy port fail
+    before any side effect (no ledger started, no operator funded)."""
     transport = choose_transport(options.host, options.tls_cert, options.tls_key, options.allow_insecure_http)
     if transport.warning:
         log(transport.warning)
-    server_dir = ensure_private_dir(paths.state_dir / "server")
-    ledger = _start_ledger(options, server_dir) if options.rpc_url is None else None
+    sock = _bind(options.host, options.port)
+    try:
+        server_dir = ensure_private_dir(paths.state_dir / "server")
+        ledger = _start_ledger(options, server_dir, log) if options.rpc_url is None else None
+    except BaseException:
+        sock.close()
+        raise
     try:
         rpc_url = options.rpc_url if ledger is None else str(ledger.rpc_url)
         assert rpc_url is not None
-        asyncio.run(_serve(options, paths, server_dir, rpc_url, ledger, on_ready, log, transport))
+        asyncio.run(_serve(options, paths, server_dir, rpc_url, ledger, on_ready, log, transport, sock))
     finally:
         if ledger is not None:
             ledger.stop()
 
 
-def _start_ledger(options: ServeOptions, server_dir: Path) -> Any:
+def _start_ledger(options: ServeOptions, server_dir: Path, log: Callable[[str], None]) -> Any:
     from mppcli.ledger.runner import start_ledger
 
     directory = None if options.ephemeral else (options.ledger_dir or server_dir / "ledger")
-    return start_ledger(directory, port=0)
+    port = options.rpc_port
+    if port and not port_is_free("127.0.0.1", port):
+        log(f"port {port} is taken, so the embedded ledger's RPC uses a free port instead; payers "
+            f"then need `-u` with the rpcUrl of the ready line (localnet's default is port {port})")
+        port = 0
+    return start_ledger(directory, port=port)
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """Whether `host:port` can be bound right now (the ledger binds it a moment later)."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        probe.bind((host, port))
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
 
 
 async def _serve(
@@ -143,6 +173,7 @@ async def _serve(
     on_ready: Callable[[Ready], None],
     log: Callable[[str], None],
     transport: Transport,
+    sock: socket.socket | None = None,
 ) -> None:
     from mppcli.rpc import Rpc, websocket_url
     from mppcli.server.chainwatch import ChannelWatch
@@ -157,7 +188,7 @@ async def _serve(
             rpc, config.program_id, config.confirm_timeout, watch=watch, before_send=store.durable
         )
         ctx = ServerContext(config, store, chain, log=log)
-        await _run_http(ctx, options, rpc_url, on_ready, transport)
+        await _run_http(ctx, options, rpc_url, on_ready, transport, sock)
     finally:
         if chain is not None:
             await chain.close()
@@ -172,8 +203,6 @@ async def build(
     net = _network_for(options.network, genesis, ledger is not None)
     operator = _keypair(options.operator_keypair, server_dir / "operator.json")
     voucher_key = _keypair(options.operator_voucher_keypair, server_dir / "operator-voucher.json")
-    if net == "localnet":
-        await _fund_operator(rpc, operator.pubkey(), log)
     mint, decimals, token_program = await _mint(options, rpc, net, ledger)
     recipient_signer = _recipient_signer(options, operator)
     config = _config(
@@ -191,7 +220,9 @@ async def build(
     try:
         validate_config(config)
     except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+        raise UsageError(str(exc), hint=SERVE_FLAG_HINT) from None
+    if net == "localnet":  # only once every setting checked out: a bad flag spends nothing
+        await _fund_operator(rpc, operator.pubkey(), log)
     await _ensure_token_accounts(rpc, config, log)
     return config, _open_store(options, server_dir, genesis, net)
 
@@ -305,7 +336,8 @@ def _config(
         try:
             return parse_amount(text, decimals, flag)
         except ValueError as exc:
-            raise ConfigError(f"{flag}: {exc}") from None
+            hint = f"{flag} takes an amount in token units with at most {decimals} decimal places."
+            raise UsageError(f"{flag}: {exc}", hint=hint) from None
 
     return ServerConfig(
         network=net,
@@ -403,6 +435,7 @@ async def _run_http(
     rpc_url: str,
     on_ready: Callable[[Ready], None],
     transport: Transport,
+    sock: socket.socket | None = None,
 ) -> None:
     import uvicorn
 
@@ -425,7 +458,7 @@ async def _run_http(
         def capture_signals(self) -> Iterator[None]:  # ours below: a clean exit 0 on SIGINT/SIGTERM
             yield
 
-    sock = _bind(options.host, options.port)
+    sock = sock or _bind(options.host, options.port)
     config = uvicorn.Config(
         DurableResponses(create_app(ctx, lifespan), ctx.store.durable),
         log_level="warning",

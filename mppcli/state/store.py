@@ -77,7 +77,8 @@ class ChannelStore:
     """The payer's channel records (see the module docstring)."""
 
     def __init__(self, paths: Paths, *, warn: Callable[[str], None] | None = None,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, lock_wait: float = 0.0):
+        self.lock_wait = lock_wait  # seconds every lock waits for a busy holder (`--wait`)
         self.dir = paths.channels_dir
         self.state_dir = paths.state_dir
         self.locks_dir = paths.state_dir / "locks"
@@ -96,14 +97,14 @@ class ChannelStore:
              purpose: str = "using the channel") -> Held:
         """The channel's cross-process lock (re-entrant in this thread); BusyError names the holder."""
         self.path_of(channel_id)
-        return file_lock(self._lock_path(f"channel-{channel_id}"), purpose, wait=wait,
+        return file_lock(self._lock_path(f"channel-{channel_id}"), purpose, wait=max(wait, self.lock_wait),
                          what=f"channel {channel_id}", clock=self._clock)
 
     def open_lock(self, payer: str, origin: str, *, wait: float = 0.0) -> Held:
         """One open at a time per payer and server origin (two opens must not both deposit)."""
         digest = hashlib.sha256(f"{payer}\n{origin}".encode()).hexdigest()[:32]
         return file_lock(self._lock_path(f"open-{digest}"), f"opening a channel to {origin}",
-                         wait=wait, what=f"opening a channel from {payer} to {origin}",
+                         wait=max(wait, self.lock_wait), what=f"opening a channel from {payer} to {origin}",
                          clock=self._clock)
 
     def _lock_path(self, name: str) -> Path:

@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 
 from tests.support import REPO, mpp
+from tests.wallet.keyring_support import real_keyring
+
+__all__ = ["real_keyring"]
 
 SHELL_FILES = {"bash": "mpp.bash", "zsh": "_mpp", "fish": "mpp.fish", "powershell": "mpp.ps1"}
 
@@ -127,3 +130,38 @@ def test_zsh_completes_a_subcommand_and_a_flag(mpp_on_path: dict[str, str], tmp_
     assert complete("mpp conf") == "mpp config "
     assert complete("mpp config s") == "mpp config set "
     assert complete("mpp completions --js") == "mpp completions --json "
+
+
+def test_readme_and_completions_help_give_one_install_path() -> None:
+    """#14 item 12: the README's bash lines are the ones `mpp completions --help` gives."""
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("Shell completion for bash", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    lines = [line for line in block.splitlines() if line]
+    assert any("mpp completions bash >" in line for line in lines), lines
+    shown = mpp("completions", "--help")
+    assert shown.exit_code == 0
+    for line in lines:
+        assert line in shown.stdout, (line, shown.stdout)
+
+
+@pytest.mark.keyring
+@pytest.mark.usefixtures("real_keyring")
+def test_bash_completes_wallets_channels_signers_keys_and_monikers(mpp_on_path: dict[str, str]) -> None:
+    from mppcli.paths import resolve_paths
+    from mppcli.state.store import ChannelStore
+    from tests.state.factory import make_record
+
+    made = subprocess.run([sys.executable, "-m", "mppcli", "wallet", "new", "alice"], env=mpp_on_path,
+                          capture_output=True, check=False)
+    assert made.returncode == 0, made.stderr
+    store = ChannelStore(resolve_paths({"MPP_HOME": mpp_on_path["MPP_HOME"]}))
+    channel = store.create(make_record()).channel_id
+    url = "http://127.0.0.1:8402/paid"
+    assert _bash_complete(mpp_on_path, "mpp", "wallet", "show", "al") == ["alice"]
+    assert _bash_complete(mpp_on_path, "mpp", "request", url, "-w", "") == ["alice"]
+    assert _bash_complete(mpp_on_path, "mpp", "channels", "show", channel[:3]) == [channel]
+    assert _bash_complete(mpp_on_path, "mpp", "close", channel[:3]) == [channel]
+    assert _bash_complete(mpp_on_path, "mpp", "request", url, "--channel", "") == ["auto", "new", channel]
+    assert _bash_complete(mpp_on_path, "mpp", "request", url, "--signer", "") == ["session", "payer"]
+    assert _bash_complete(mpp_on_path, "mpp", "request", url, "-u", "de") == ["devnet"]
+    assert _bash_complete(mpp_on_path, "mpp", "config", "set", "max") == ["max_spend"]

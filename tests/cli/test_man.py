@@ -73,3 +73,17 @@ def test_root_page_lists_commands_environment_and_exit_codes() -> None:
     for needle in ("MPP_HOME", "MPP_RPC_URL", "MPP_MAX_SPEND", "config.toml", "E_NETWORK_MISMATCH",
                    "--json", "--version"):
         assert needle in text, needle
+
+
+def test_every_page_has_examples_of_its_own_command() -> None:
+    """#14 item 13: an EXAMPLES section in every page, each example running that page's command."""
+    from mppcli.cli.examples import EXAMPLES
+
+    for page in _pages():
+        name = page.name.removesuffix(".1")
+        assert ".SH EXAMPLES" in page.read_text(), page.name
+        examples = EXAMPLES.get(name, ())
+        assert examples, f"no examples for {name}"
+        command = name.partition("-")[2]
+        for example, _ in examples:
+            assert example.startswith("mpp ") and (not command or command in example.split()), (name, example)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +77,26 @@ def test_verify_a_file_stdin_and_wrapped_forms(mpp_home: Path, tmp_path: Path) -
 def test_a_tampered_voucher_is_reported_invalid(mpp_home: Path) -> None:
     tampered = {**SIGNED_KAT, "voucher": {**SIGNED_KAT["voucher"], "cumulativeAmount": "4200"}}
     run = mpp("--json", "voucher", "verify", home=mpp_home, input=json.dumps(tampered))
-    assert run.exit_code == 0, run
+    assert run.exit_code == 2, run  # #14 item 10: an invalid signature is a non-zero exit
     assert run.json["valid"] is False and run.json["cumulativeAmount"] == "4200"
-    assert mpp("voucher", "verify", home=mpp_home, input=json.dumps(tampered)).stdout.startswith("INVALID")
+    human = mpp("voucher", "verify", home=mpp_home, input=json.dumps(tampered))
+    assert human.exit_code == 2 and human.stdout.startswith("INVALID"), human
+
+
+def test_human_output_has_no_python_none(mpp_home: Path) -> None:
+    never = {**SIGNED_KAT, "voucher": {"channelId": kat.CHANNEL, "cumulativeAmount": "42"}}
+    human = mpp("voucher", "verify", home=mpp_home, input=json.dumps(never))
+    assert "None" not in human.stdout and "expiresAt: never" in human.stdout, human
+    expiring = mpp("voucher", "verify", home=mpp_home, input=json.dumps(SIGNED_KAT))
+    assert re.search(r"expiresAt: 19(70-01-01|69-12-31)T\d\d:\d\d:\d\d[+-]\d\d:\d\d\n", expiring.stdout), \
+        expiring  # 1234: local ISO 8601, not a number
+
+
+def test_a_failed_sign_does_not_say_signed_by(mpp_home: Path, tmp_path: Path) -> None:
+    absent = str(tmp_path / "absent.json")
+    run = mpp("voucher", "sign", "--channel", kat.CHANNEL, "--amount", "1", "-k", absent, home=mpp_home)
+    assert run.exit_code == 2, run
+    assert "signed by" not in run.stderr and run.stdout == "", run
 
 
 @pytest.mark.parametrize(

@@ -39,7 +39,7 @@ class ServerProcess:
         full_env.pop("MPP_RPC_URL", None)
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "mppcli", "serve", "--port", "0", "--json", *args],
+                [sys.executable, "-m", "mppcli", "serve", "--port", "0", "--rpc-port", "0", "--json", *args],
                 stdout=subprocess.PIPE,
                 stderr=log,
                 env=full_env,

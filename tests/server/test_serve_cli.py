@@ -53,9 +53,9 @@ def test_help_lists_every_flag_of_the_cli_contract() -> None:
     [
         (("--split", "not-a-split"), "E_USAGE", "PUBKEY:BPS"),
         (("--voucher-signer", "someone"), "E_USAGE", "--voucher-signer"),
-        (("--price", "0"), "E_CONFIG", "greater than zero"),
-        (("--price", "0.0000001"), "E_CONFIG", "--price"),
-        (("--idle-timeout-options", "600,30"), "E_CONFIG", "strictly increasing"),
+        (("--price", "0"), "E_USAGE", "greater than zero"),
+        (("--price", "0.0000001"), "E_USAGE", "--price"),
+        (("--idle-timeout-options", "600,30"), "E_USAGE", "strictly increasing"),
         (("--network", "devnet"), "E_CONFIG", "serves localnet"),
         (("--recipient", str(Keypair().pubkey())), "E_CONFIG", "--recipient-keypair"),
         (("--currency", "NOPE"), "E_CONFIG", "NOPE"),
@@ -65,7 +65,7 @@ def test_help_lists_every_flag_of_the_cli_contract() -> None:
 def test_unusable_settings_are_refused_with_exit_2(
     tmp_path: Path, args: tuple[str, ...], code: str, words: str
 ) -> None:
-    run = mpp("serve", "--port", "0", "--ephemeral", "--json", *args, home=tmp_path)
+    run = mpp("serve", "--port", "0", "--rpc-port", "0", "--ephemeral", "--json", *args, home=tmp_path)
     assert run.exit_code == 2, run
     error = run.json["error"]
     assert error["code"] == code and words in error["message"] + error["hint"], error
@@ -94,7 +94,7 @@ def test_settings_come_from_flags_then_environment_then_config_file(tmp_path: Pa
 def test_human_ready_line_and_clean_exit_on_sigterm(tmp_path: Path) -> None:
     env = {"MPP_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mppcli", "serve", "--port", "0", "--ephemeral"],
+        [sys.executable, "-m", "mppcli", "serve", "--port", "0", "--rpc-port", "0", "--ephemeral"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
