@@ -217,11 +217,25 @@ class StreamRun:
     outstanding: list[str] = dataclasses.field(default_factory=list)
     last: MeteringDirective | None = None
     ended: str = "complete"
+    # The gateway's upstream SSE events, one billed unit each, instead of the demo chunks; the
+    # stream is complete when the source ends (`chunks` is then only an upper bound).
+    source: AsyncIterator[str] | None = None
+
+    async def _content(self, index: int) -> str | None:
+        if self.source is None:
+            return data_frame(chunk_payload(index, self.chunks))
+        return await anext(self.source, None)
 
     async def frames(self) -> AsyncIterator[str]:
+        first = await self._content(1)
+        if first is None:
+            return
         self.delivered = 1
-        yield data_frame(chunk_payload(1, self.chunks))
+        yield first
         for index in range(2, self.chunks + 1):
+            content = await self._content(index)  # before reserving: an ended source reserves nothing
+            if content is None:
+                break
             if self.ctx.config.stream.interval:
                 import asyncio
 
@@ -238,7 +252,7 @@ class StreamRun:
                     self.ended = directive_or_reason
                     break
             self.delivered = index
-            yield data_frame(chunk_payload(index, self.chunks))
+            yield content
             if directive_or_reason is not None:
                 self.last = directive_or_reason
                 yield metering_frame(directive_or_reason)
@@ -306,7 +320,7 @@ class StreamRun:
                 {
                     "delivered": self.delivered,
                     "requested": self.chunks,
-                    "complete": self.delivered == self.chunks,
+                    "complete": self.ended == "complete",
                     "reason": self.ended,
                     "pendingDeliveries": [d for d in self.outstanding if _is_pending(self.ctx, d)],
                 }

@@ -25,7 +25,7 @@ from mppcli.protocol.receipt import format_receipt
 from mppcli.server import problems
 from mppcli.server.challenges import Echo, Route
 from mppcli.server.context import ServerContext, receipt
-from mppcli.server.debit import Render, charge
+from mppcli.server.debit import Prepare, Render, charge
 from mppcli.server.open_flow import open_channel
 from mppcli.server.settle import close_channel
 from mppcli.server.state import CachedResponse, ChannelState, Status
@@ -61,7 +61,12 @@ class SessionMethod:
         return self.ctx.issuer.new_channel(route, blockhash, slot, now)
 
     async def handle(
-        self, route: Route, authorization: str | None, idempotency_key: str | None, render: Render
+        self,
+        route: Route,
+        authorization: str | None,
+        idempotency_key: str | None,
+        render: Render,
+        prepare: Prepare | None = None,
     ) -> Result:
         credential = _credential(authorization)
         if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
@@ -72,7 +77,7 @@ class SessionMethod:
         except MalformedError as exc:
             raise problems.malformed(f"invalid {_action_name(credential)} credential: {exc}") from None
         if isinstance(action, VoucherAction | UseAction):
-            charged = await charge(self.ctx, echo, action, route, idempotency_key, render)
+            charged = await charge(self.ctx, echo, action, route, idempotency_key, render, prepare)
             return Result(
                 action.action, charged.state, charged.response, echo.challenge.id, True, charged.replayed
             )
