@@ -131,10 +131,19 @@ def request_cmd(ctx: typer.Context, url: UrlArg, method: MethodOpt = None, heade
         options = _options(env, who, deposit=deposit, max_spend=max_spend, idle_timeout=idle_timeout,
                            yes=yes, signer=signer, allow_mints=allow_mint, channel=channel)
         spec = request_spec(url, method, header or [], data)
+        _warn_own_authorization(env, header)
         with SpendMeter(env, enabled=not env.json and env.verbose > 0) as meter:
             result = run_flow(env, who, lambda client: paid_request(client, spec, options), meter)
         return _request_outcome(env, result, output, include)
     run(ctx, json, action)
+
+
+def _warn_own_authorization(env: Env, headers: list[str] | None) -> None:
+    """The payment travels in `Authorization`: a user's own value there cannot reach a paid API."""
+    if any(h.partition(":")[0].strip().lower() == "authorization" for h in headers or ()):
+        env.warn("your -H 'Authorization: ...' is replaced by the payment credential on paid requests; "
+                 "send your API key in another header, or have the seller inject it "
+                 "(mpp serve --upstream-header)")
 
 
 def _request_outcome(env: Env, result: Any, output: Path | None, include: bool) -> Outcome | None:
@@ -201,6 +210,7 @@ def stream_cmd(ctx: typer.Context, url: UrlArg, method: MethodOpt = None, header
         options = _options(env, who, deposit=deposit, max_spend=max_spend, idle_timeout=idle_timeout,
                            yes=yes, signer=signer, allow_mints=allow_mint, channel=channel, retries=retries)
         spec = request_spec(url, method, header or [], data)
+        _warn_own_authorization(env, header)
         quiet = env.json or ndjson
         with SpendMeter(env, enabled=not quiet or env.verbose > 0) as meter:
             sink = ndjson_sink(env) if ndjson else meter

@@ -9,6 +9,7 @@ matches no rule is not forwarded.
 The most specific rule wins, so a table reads like a list of exceptions to broader rules: an exact
 path beats any prefix, a longer prefix beats a shorter one, and a named method beats `*` for the
 same path. Two rules for the same method and path are an error rather than a silent "last wins".
+A `GET` rule also sells `HEAD` (forwarded as `HEAD`, priced as the `GET`).
 
 Pure: parsing and matching touch no I/O, and prices stay text until the mint's decimals are known
 (`RouteTable.priced`).
@@ -49,7 +50,8 @@ class RouteRule:
         return self.path.endswith("*")
 
     def matches(self, method: str, path: str) -> bool:
-        if self.method != "*" and self.method != method.upper():
+        wanted = method.upper()
+        if self.method not in ("*", wanted) and not (wanted == "HEAD" and self.method == "GET"):
             return False
         if self.is_prefix:
             return path.startswith(self.path[:-1])

@@ -6,7 +6,7 @@ It remembers every request it receives (method, path, query, headers, body) and 
 `GET /__seen` (asked directly, not through the gateway), so a test can check what the gateway
 forwarded and how many times.
 
-    POST /v1/echo        201 + JSON echo of the request
+    GET|POST /v1/echo    JSON echo of the request (201 for a POST)
     GET  /v1/events?n=N  SSE: a comment, then N data events, then the end
     GET  /v1/fail        500
     GET  /free/ping      "pong"
@@ -45,7 +45,8 @@ async def _remember(request: Request) -> dict[str, Any]:
 
 async def echo(request: Request) -> Response:
     entry = await _remember(request)
-    return JSONResponse(entry, status_code=201, headers={"X-Upstream": "yes"})
+    status = 201 if request.method == "POST" else 200
+    return JSONResponse(entry, status_code=status, headers={"X-Upstream": "yes"})
 
 
 async def events(request: Request) -> Response:
@@ -77,7 +78,7 @@ async def seen(request: Request) -> Response:
 
 app = Starlette(
     routes=[
-        Route("/v1/echo", echo, methods=["POST", "PUT"]),
+        Route("/v1/echo", echo, methods=["GET", "POST", "PUT"]),
         Route("/v1/events", events),
         Route("/v1/fail", fail),
         Route("/free/ping", ping),
