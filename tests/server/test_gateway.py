@@ -147,8 +147,9 @@ def test_sse_is_billed_per_event_failures_and_unpriced_paths_cost_nothing_and_cl
     record = server_channel(gateway, channel)
     assert (record["spent"], record["acceptedCumulative"]) == (str(spent), str(spent))  # not charged
 
-    direct = httpx.get(f"{gateway.url}/v1/fail")
+    direct = httpx.get(f"{gateway.url}/v1/fail", headers={"Authorization": "Payment not-a-credential"})
     assert direct.status_code == 402  # a priced route asks for payment before forwarding anything
+    assert len(seen(upstream, "/v1/fail")) == failing_before + 1
     unpriced = httpx.get(f"{gateway.url}/not/sold")
     assert unpriced.status_code == 404
     assert unpriced.headers["content-type"].startswith("application/problem+json")
@@ -169,7 +170,9 @@ def test_sse_is_billed_per_event_failures_and_unpriced_paths_cost_nothing_and_cl
     assert (after["status"], after["settled"]) == ("closed", str(spent))
     log = gateway.log()
     assert f"metered channel {channel}" in log and f"closed channel {channel}" in log
-    assert "refused" in log  # the failed request's voucher was turned away (not charged)
+    assert "GET /v1/fail 502" in log
+    assert not [line for line in log.splitlines() if "paid channel" in line and "GET /v1/fail" in line]
+    assert "refused route GET /v1/fail: " in log  # the garbage credential above
 
 
 def test_the_reference_client_pays_a_gateway_route_and_stream(
