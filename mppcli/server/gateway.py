@@ -413,7 +413,7 @@ async def _events(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
     """SSE events as text (`...\\n\\n`), one per data event; data-less events ride with the next."""
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
     buffer = carry = waiting = ""
-    async for chunk in chunks:
+    async for chunk in _until_failure(chunks):
         text = carry + decoder.decode(chunk)
         carry = "\r" if text.endswith("\r") else ""
         buffer += (text[:-1] if carry else text).replace("\r\n", "\n").replace("\r", "\n")
@@ -428,6 +428,16 @@ async def _events(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
                 waiting += event + "\n\n"
         if len(buffer) > MAX_EVENT:
             return  # an event too large to be one: end the stream rather than buffer without bound
+
+
+async def _until_failure(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The upstream's bytes until it fails mid-stream: the metered stream then ends with its
+    receipt (every event sent so far was paid or reserved) instead of a torn connection."""
+    try:
+        async for chunk in chunks:
+            yield chunk
+    except httpx.HTTPError:
+        return
 
 
 def from_options(

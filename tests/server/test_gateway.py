@@ -8,8 +8,6 @@ itself (`GET /__seen`, asked directly), what was charged from the server's datab
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,8 @@ import httpx
 import pytest
 
 from tests.e2e.support import PayerHome, file_payer
-from tests.server.harness import ServerProcess, _read_line
+from tests.server.harness import ServerProcess
+from tests.server.upstream_app import running_upstream
 from tests.support import mpp
 
 pytestmark = [pytest.mark.slow]
@@ -29,16 +28,8 @@ API_KEY, BEARER = "k-123-upstream-api-key", "Bearer upstream-secret-token"
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.server.upstream_app"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-    )
-    line = _read_line(proc, 60)
-    if not line:
-        proc.kill()
-        raise AssertionError("the upstream app did not start")
-    yield str(json.loads(line)["url"])
-    proc.terminate()
-    proc.wait(30)
+    with running_upstream() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -209,3 +200,28 @@ def test_the_reference_client_pays_a_gateway_route_and_stream(
     assert int(answer["cumulative"]) == spent, answer
     assert int(answer["steps"][-1]["receipt"]["spent"]) == spent
     assert len([e for e in seen(upstream, "/v1/echo") if e["method"] == "GET"]) == echoed + 2
+
+
+def test_an_open_is_not_forwarded_and_an_idempotent_retry_is_answered_from_the_store(
+    gateway: ServerProcess, upstream: str
+) -> None:
+    from tests.server.payer import Payer
+
+    def echoes() -> int:
+        return len([e for e in seen(upstream, "/v1/echo") if e["method"] == "GET"])
+
+    payer = Payer(gateway)
+    before = echoes()
+    opened = payer.open(deposit=DEPOSIT, path="/v1/echo")
+    assert opened.status_code == 200 and opened.json()["action"] == "open"
+    assert echoes() == before  # the open round trip never reaches the upstream
+
+    challenge = payer.challenge("/v1/echo")[0]
+    first = payer.pay(PRICE, "/v1/echo", challenge, {"Idempotency-Key": "retry-1"})
+    again = payer.pay(PRICE, "/v1/echo", challenge, {"Idempotency-Key": "retry-1"})
+    assert first.status_code == again.status_code == 200
+    assert json.loads(first.content)["path"] == "/v1/echo" and again.content == first.content
+    assert again.headers["payment-receipt"] == first.headers["payment-receipt"]
+    assert first.headers["cache-control"] == "private" and first.headers["x-upstream"] == "yes"
+    assert echoes() == before + 1  # the retry was answered from the store
+    assert server_channel(gateway, str(payer.channel_id))["spent"] == str(PRICE)

@@ -10,15 +10,18 @@ forwarded and how many times.
     GET  /v1/events?n=N  SSE: a comment, then N data events, then the end
     GET  /v1/fail        500
     GET  /free/ping      "pong"
+    GET  /v1/slow?s=S    "late", after S seconds
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
+import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import uvicorn
@@ -72,6 +75,12 @@ async def ping(request: Request) -> Response:
     return PlainTextResponse("pong")
 
 
+async def slow(request: Request) -> Response:
+    await _remember(request)
+    await asyncio.sleep(float(request.query_params.get("s", "5")))
+    return PlainTextResponse("late")
+
+
 async def seen(request: Request) -> Response:
     return JSONResponse(SEEN)
 
@@ -82,9 +91,28 @@ app = Starlette(
         Route("/v1/events", events),
         Route("/v1/fail", fail),
         Route("/free/ping", ping),
+        Route("/v1/slow", slow),
         Route("/__seen", seen),
     ]
 )
+
+
+@contextlib.contextmanager
+def running_upstream() -> Iterator[str]:
+    """This app in a subprocess of its own; yields its base URL."""
+    from tests.server.harness import _read_line
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.server.upstream_app"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    try:
+        line = _read_line(proc, 60)
+        if not line:
+            raise AssertionError("the upstream app did not start")
+        yield str(json.loads(line)["url"])
+    finally:
+        proc.terminate()
+        proc.wait(30)
 
 
 def main() -> None:
