@@ -225,3 +225,54 @@ def test_an_open_is_not_forwarded_and_an_idempotent_retry_is_answered_from_the_s
     assert first.headers["cache-control"] == "private" and first.headers["x-upstream"] == "yes"
     assert echoes() == before + 1  # the retry was answered from the store
     assert server_channel(gateway, str(payer.channel_id))["spent"] == str(PRICE)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "words"),
+    [
+        (("--upstream", "http://127.0.0.1:9"), "E_CONFIG", "at least one --route"),
+        (("--route", "GET /x=0.01"), "E_CONFIG", "need --upstream"),
+        (("--upstream", "http://127.0.0.1:9", "--route", "GET x=0.01"), "E_USAGE", "must start with /"),
+        (("--upstream", "ftp://h", "--route", "GET /x=0.01"), "E_CONFIG", "http(s) URL"),
+        (
+            ("--upstream", "http://127.0.0.1:9", "--route", "GET /x=1", "--upstream-header", "X: env:NO_X"),
+            "E_CONFIG",
+            "NO_X is not set",
+        ),
+    ],
+)
+def test_unusable_gateway_settings_are_refused_with_exit_2(
+    tmp_path: Path, args: tuple[str, ...], code: str, words: str
+) -> None:
+    run = mpp("serve", "--port", "0", "--ephemeral", "--json", *args, home=tmp_path)
+    assert run.exit_code == 2, run
+    error = run.json["error"]
+    assert error["code"] == code and words in error["message"] + error["hint"], error
+
+
+def test_routes_from_config_toml_and_json_event_lines(upstream: str, tmp_path: Path) -> None:
+    from tests.server.payer import Payer
+
+    home = tmp_path / "home"
+    (home / "config").mkdir(parents=True)
+    (home / "config" / "config.toml").write_text(
+        f'[serve]\nupstream = "{upstream}"\n\n'
+        '[[serve.routes]]\nmethod = "GET"\npath = "/v1/echo"\nprice = "0.02"\n\n'
+        '[[serve.routes]]\npath = "/v1/events"\nprice = "0.001"\nunit = "event"\n'
+    )
+    server = ServerProcess.start(home, "--ephemeral", "--log-json")
+    try:
+        assert f"GET /v1/echo -> {upstream}" in server.ready["endpoints"]
+        payer = Payer(server)
+        assert payer.challenge("/v1/echo")[1].amount == 20_000
+        assert payer.challenge("/v1/events")[1].amount == 1_000
+        assert payer.open(deposit=DEPOSIT, path="/v1/echo").status_code == 200
+        assert payer.pay(20_000, "/v1/echo").status_code == 200
+    finally:
+        server.stop()
+    events = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+    assert [e["event"] for e in events] == ["opened", "paid"]
+    assert events[1] == {
+        "event": "paid", "channel": payer.channel_id, "route": "GET /v1/echo", "amount": "0.02",
+        "amountBaseUnits": "20000", "spent": "0.02", "deposit": "0.1",
+    }
