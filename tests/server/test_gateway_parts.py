@@ -110,26 +110,30 @@ def upstream() -> Iterator[str]:
         yield url
 
 
-def _request(path: str, query: str = "") -> Request:
+def _request(path: str, query: str = "", method: str = "GET", body: tuple[bytes, ...] = ()) -> Request:
     scope = {
-        "type": "http", "method": "GET", "path": path, "raw_path": path.encode(),
+        "type": "http", "method": method, "path": path, "raw_path": path.encode(),
         "query_string": query.encode(), "headers": [(b"host", b"gateway.test")], "scheme": "http",
         "server": ("127.0.0.1", 80),
         "client": ("127.0.0.1", 5000), "root_path": "",
     }
 
+    parts = list(body) or [b""]
+
     async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
+        part = parts.pop(0) if parts else b""
+        return {"type": "http.request", "body": part, "more_body": bool(parts)}
 
     return Request(scope, receive)
 
 
-def _answer(upstream_url: str, path: str, query: str = "", timeout: float = 30.0) -> Any:
-    config = GatewayConfig(upstream_url, RouteTable.of([parse_route("*=0")]).priced(6), timeout=timeout)
+def _answer(upstream_url: str, path: str, query: str = "", timeout: float = 30.0, **request: Any) -> Any:
+    routes = RouteTable.of([parse_route("*=0")]).priced(6)
+    config = GatewayConfig(upstream_url, routes, timeout=timeout, max_body=request.pop("max_body", 1 << 20))
 
     async def go() -> Any:
         gateway = Gateway(None, config)  # type: ignore[arg-type]  # free routes never touch the context
-        response = await gateway.serve(_request(path, query), gate=None)  # type: ignore[arg-type]
+        response = await gateway.serve(_request(path, query, **request), gate=None)  # type: ignore[arg-type]
         body = b""
         if hasattr(response, "body_iterator"):
             async for chunk in response.body_iterator:
@@ -159,3 +163,14 @@ def test_an_unreachable_upstream_is_a_502_problem() -> None:
 def test_a_slow_upstream_is_a_504_problem(upstream: str) -> None:
     status, _, body = _answer(upstream, "/v1/slow", "s=5", timeout=0.2)
     assert status == 504 and "in time" in json.loads(body)["detail"]
+
+
+def test_a_body_over_the_limit_is_refused_and_never_reaches_the_upstream_whole(upstream: str) -> None:
+    import httpx
+
+    status, _, body = _answer(upstream, "/v1/echo", method="POST", body=(b"x" * 10, b"y" * 10), max_body=16)
+    assert status == 413 and "16 bytes" in json.loads(body)["detail"]
+    seen = httpx.get(f"{upstream}/__seen").json()
+    assert not [e for e in seen if e["path"] == "/v1/echo" and "y" in e["body"]]
+    status, _, body = _answer(upstream, "/v1/echo", method="POST", body=(b"x" * 10, b"y" * 6), max_body=16)
+    assert status == 201 and json.loads(body)["body"] == "x" * 10 + "y" * 6  # at the limit: forwarded whole
