@@ -17,6 +17,10 @@ request runs, inside `charge` and under the channel's lock:
   3. the debit (voucher watermark + spent, and the idempotency entry) is committed;
   4. only then are the upstream's body bytes released to the client.
 
+An answer the upstream gives (2xx, 3xx, 4xx) is the service and is charged: a 4xx is the API's own
+verdict on the request (a validation error costs what a success costs, as with any paid API); only
+5xx, timeouts and connection failures are the gateway's "no answer".
+
 The alternative orders are worse: debit first and refund on failure needs a "refund" state the
 protocol has no word for (a voucher watermark cannot go backwards, so the client would have paid
 for nothing); forward after responding loses the debit on a crash after delivery. What this order
@@ -236,7 +240,7 @@ class Gateway:
     async def _forward(self, request: Request, rule: RouteRule, cache: bool) -> Forwarded:
         answer = Forwarded(await self._send(request))
         try:
-            if rule.unit == PER_EVENT and _is_event_stream(answer.response):
+            if rule.unit == PER_EVENT and request.method != "HEAD" and _is_event_stream(answer.response):
                 answer.events = await _first_event(_events(answer.response.aiter_bytes()))
             elif cache and request.method != "HEAD":
                 answer.body = await _read_small(answer.response, CACHE_LIMIT)

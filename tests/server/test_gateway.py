@@ -149,6 +149,9 @@ def test_sse_is_billed_per_event_failures_and_unpriced_paths_cost_nothing_and_cl
     assert free.status_code == 200 and free.text == "pong" and "payment-receipt" not in free.headers
     assert dict(seen(upstream, "/free/ping")[-1]["headers"])["authorization"] == BEARER
 
+    text = mpp("serve", "channels", "--db", str(gateway.home.parent / "server.db"))
+    row = next(line for line in text.stdout.splitlines() if line.startswith(channel))
+    assert row.split()[1:5] == ["open", "0.1", "0.005", "0.005"]  # status, deposit, accepted, spent
     live = server_channel(gateway, channel)
     assert live["status"] == "open" and live["idleDeadline"] and live["deposit"] == str(DEPOSIT)
 
