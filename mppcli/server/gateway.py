@@ -274,18 +274,21 @@ class Gateway:
             raise UpstreamFailed(502, f"the upstream answered {answer.status_code}")
         return answer
 
-    def _request_headers(self, request: Request) -> list[tuple[str, str]]:
+    def _request_headers(self, request: Request) -> list[tuple[bytes, bytes]]:
+        """The client's headers as the raw bytes it sent (so any byte the client may send passes
+        through unchanged), minus what must not travel upstream, plus forwarding and injected ones."""
         listed = {t.strip().lower() for v in request.headers.getlist("connection") for t in v.split(",")}
         injected = {name.lower() for name, _ in self.config.headers}
-        drop = REQUEST_DROP | listed | injected | {"x-forwarded-proto", "x-forwarded-host"}
-        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in drop]
-        client = request.client.host if request.client else ""
-        forwarded_for = [v for k, v in headers if k.lower() == "x-forwarded-for"]
-        headers = [(k, v) for k, v in headers if k.lower() != "x-forwarded-for"]
-        headers.append(("X-Forwarded-For", ", ".join([*forwarded_for, client] if client else forwarded_for)))
-        headers.append(("X-Forwarded-Proto", request.url.scheme))
-        headers.append(("X-Forwarded-Host", request.headers.get("host", "")))
-        headers.extend(self.config.headers)
+        drop = REQUEST_DROP | listed | injected | {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"}
+        headers = [(k, v) for k, v in request.headers.raw if k.decode("latin-1").lower() not in drop]
+        chain = [v for k, v in request.headers.raw if k.lower() == b"x-forwarded-for"]
+        if request.client:
+            chain.append(request.client.host.encode())
+        if chain:
+            headers.append((b"X-Forwarded-For", b", ".join(chain)))
+        headers.append((b"X-Forwarded-Proto", request.url.scheme.encode()))
+        headers.append((b"X-Forwarded-Host", request.headers.get("host", "").encode("latin-1")))
+        headers.extend((name.encode(), value.encode()) for name, value in self.config.headers)
         return headers
 
     # --- answering -------------------------------------------------------------------------------

@@ -110,10 +110,13 @@ def upstream() -> Iterator[str]:
         yield url
 
 
-def _request(path: str, query: str = "", method: str = "GET", body: tuple[bytes, ...] = ()) -> Request:
+def _request(
+    path: str, query: str = "", method: str = "GET", body: tuple[bytes, ...] = (),
+    headers: tuple[tuple[bytes, bytes], ...] = (),
+) -> Request:
     scope = {
         "type": "http", "method": method, "path": path, "raw_path": path.encode(),
-        "query_string": query.encode(), "headers": [(b"host", b"gateway.test")], "scheme": "http",
+        "query_string": query.encode(), "headers": [(b"host", b"gateway.test"), *headers], "scheme": "http",
         "server": ("127.0.0.1", 80),
         "client": ("127.0.0.1", 5000), "root_path": "",
     }
@@ -174,3 +177,23 @@ def test_a_body_over_the_limit_is_refused_and_never_reaches_the_upstream_whole(u
     assert not [e for e in seen if e["path"] == "/v1/echo" and "y" in e["body"]]
     status, _, body = _answer(upstream, "/v1/echo", method="POST", body=(b"x" * 10, b"y" * 6), max_body=16)
     assert status == 201 and json.loads(body)["body"] == "x" * 10 + "y" * 6  # at the limit: forwarded whole
+
+
+def test_headers_pass_as_raw_bytes_and_forwarding_headers_chain(upstream: str) -> None:
+    import httpx
+
+    sent = (
+        (b"x-note", "café ✓".encode()),
+        (b"x-forwarded-for", b"10.0.0.7"),
+        (b"authorization", b"Payment abc"),
+        (b"connection", b"x-hop"),
+        (b"x-hop", b"dropped"),
+    )
+    status, _, _ = _answer(upstream, "/v1/echo", method="PUT", body=(b"{}",), headers=sent)
+    assert status == 200
+    got = [e for e in httpx.get(f"{upstream}/__seen").json() if e["method"] == "PUT"][-1]
+    headers = dict(got["headers"])
+    assert headers["x-note"].encode("latin-1") == "café ✓".encode()
+    assert headers["x-forwarded-for"] == "10.0.0.7, 127.0.0.1"
+    assert headers["x-forwarded-host"] == "gateway.test" and headers["x-forwarded-proto"] == "http"
+    assert "authorization" not in headers and "x-hop" not in headers
