@@ -185,6 +185,8 @@ class Gateway:
         self.http = httpx.AsyncClient(timeout=self.config.timeout, follow_redirects=False, trust_env=False)
 
     async def serve(self, request: Request, gate: Gate) -> Response:
+        if not _plain_path(request):
+            return problem(400, "Bad Request", "the path has dot segments, encoded slashes or backslashes")
         rule = self.config.routes.match(request.method, request.url.path)
         if rule is None:
             return problem(404, "Not Found", f"no route sells {request.method} {request.url.path[:200]}")
@@ -251,7 +253,8 @@ class Gateway:
 
     async def _send(self, request: Request) -> httpx.Response:
         """Send the request upstream and wait for its status line; 5xx and failures raise."""
-        url = self.config.upstream + request.url.path
+        raw_path = request.scope.get("raw_path") or request.url.path.encode()
+        url = self.config.upstream + raw_path.decode("latin-1")  # as sent: the route matched this path
         if request.url.query:
             url += "?" + request.url.query
         has_body = request.method not in ("GET", "HEAD") or "content-length" in request.headers
@@ -323,6 +326,16 @@ class Gateway:
             headers.pop("content-length", None)
             return Response(answer.body, status_code=upstream.status_code, headers=headers)
         return StreamingResponse(_raw(upstream), status_code=upstream.status_code, headers=headers)
+
+
+def _plain_path(request: Request) -> bool:
+    """A path the route table can be trusted on: no `.`/`..` segment (an HTTP library upstream
+    would resolve `/free/../v1/paid` to a route the table prices differently), and no encoded `/`
+    or `\\` that the upstream might decode into one."""
+    raw = bytes(request.scope.get("raw_path") or b"").lower()
+    if b"%2f" in raw or b"%5c" in raw or b"\\" in raw:
+        return False
+    return not any(segment in (".", "..") for segment in request.url.path.split("/"))
 
 
 def problem(status: int, title: str, detail: str) -> Response:

@@ -112,10 +112,10 @@ def upstream() -> Iterator[str]:
 
 def _request(
     path: str, query: str = "", method: str = "GET", body: tuple[bytes, ...] = (),
-    headers: tuple[tuple[bytes, bytes], ...] = (),
+    headers: tuple[tuple[bytes, bytes], ...] = (), raw_path: bytes | None = None,
 ) -> Request:
     scope = {
-        "type": "http", "method": method, "path": path, "raw_path": path.encode(),
+        "type": "http", "method": method, "path": path, "raw_path": raw_path or path.encode(),
         "query_string": query.encode(), "headers": [(b"host", b"gateway.test"), *headers], "scheme": "http",
         "server": ("127.0.0.1", 80),
         "client": ("127.0.0.1", 5000), "root_path": "",
@@ -197,3 +197,30 @@ def test_headers_pass_as_raw_bytes_and_forwarding_headers_chain(upstream: str) -
     assert headers["x-forwarded-for"] == "10.0.0.7, 127.0.0.1"
     assert headers["x-forwarded-host"] == "gateway.test" and headers["x-forwarded-proto"] == "http"
     assert "authorization" not in headers and "x-hop" not in headers
+
+
+@pytest.mark.parametrize(
+    ("path", "raw"),
+    [
+        ("/free/../v1/echo", b"/free/../v1/echo"),
+        ("/free/./x", b"/free/./x"),
+        ("/free/../v1/echo", b"/free/%2E%2E/v1/echo"),
+        ("/free/a/b", b"/free/a%2Fb"),
+        ("/free/a\\b", b"/free/a%5Cb"),
+    ],
+)
+def test_paths_that_could_leave_their_route_are_refused(upstream: str, path: str, raw: bytes) -> None:
+    """`/free/*` is free; `/free/../v1/echo` must not reach the (paid) `/v1/echo` for nothing."""
+    import httpx
+
+    before = len(httpx.get(f"{upstream}/__seen").json())
+    routes = RouteTable.of([parse_route("/free/*=0"), parse_route("/v1/*=1")]).priced(6)
+
+    async def go() -> int:
+        gateway = Gateway(None, GatewayConfig(upstream, routes))  # type: ignore[arg-type]
+        response = await gateway.serve(_request(path, raw_path=raw), gate=None)  # type: ignore[arg-type]
+        await gateway.http.aclose()
+        return response.status_code
+
+    assert asyncio.run(go()) == 400
+    assert len(httpx.get(f"{upstream}/__seen").json()) == before
