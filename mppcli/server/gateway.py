@@ -89,6 +89,8 @@ REQUEST_DROP = HOP_BY_HOP | {"host", "authorization", "x-payment-channel", "paym
 # The front server sets its own Date and Server.
 FREE_DROP = HOP_BY_HOP | {"date", "server"}
 RESPONSE_DROP = FREE_DROP | {"payment-receipt", "cache-control", "www-authenticate"}
+# A body the gateway decoded or re-framed: the upstream's length and encoding no longer hold.
+DECODED = frozenset({"content-length", "content-encoding"})
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 # `app._gate` bound to one request: gate(route, render, prepare=..., respond=...).
@@ -236,8 +238,7 @@ class Gateway:
             return failure.answer()
         except BodyTooLarge:
             return problem(413, "Content Too Large", f"the request body exceeds {self.config.max_body} bytes")
-        headers = _response_headers(answer.headers, keep_cache_control=True)
-        return StreamingResponse(_raw(answer), status_code=answer.status_code, headers=headers)
+        return _relay(_raw(answer), answer, FREE_DROP, {})
 
     async def _forward(self, request: Request, rule: RouteRule, cache: bool) -> Forwarded:
         answer = Forwarded(await self._send(request))
@@ -311,21 +312,16 @@ class Gateway:
                 result.challenge_id,
                 source=answer.events,
             )
-            headers = _response_headers(upstream.headers, decoded=True)
-            headers.update({"Cache-Control": "private, no-cache", "X-Accel-Buffering": "no"})
+            ours = {"Cache-Control": "private, no-cache", "X-Accel-Buffering": "no"}
             if result.response.receipt:
-                headers["Payment-Receipt"] = result.response.receipt
-            return StreamingResponse(
-                _closing(run.frames(), answer), status_code=upstream.status_code, headers=headers
-            )
-        headers = _response_headers(upstream.headers, decoded=answer.body is not None)
-        headers["Cache-Control"] = cache
+                ours["Payment-Receipt"] = result.response.receipt
+            return _relay(_closing(run.frames(), answer), upstream, RESPONSE_DROP | DECODED, ours)
+        ours = {"Cache-Control": cache}
         if result.response.receipt:
-            headers["Payment-Receipt"] = result.response.receipt
+            ours["Payment-Receipt"] = result.response.receipt
         if answer.body is not None:
-            headers.pop("content-length", None)
-            return Response(answer.body, status_code=upstream.status_code, headers=headers)
-        return StreamingResponse(_raw(upstream), status_code=upstream.status_code, headers=headers)
+            return _relay(answer.body, upstream, RESPONSE_DROP | DECODED, ours)
+        return _relay(_raw(upstream), upstream, RESPONSE_DROP, ours)
 
 
 def _plain_path(request: Request) -> bool:
@@ -354,18 +350,26 @@ def _management(response: CachedResponse, head: bool) -> Response:
     return Response(b"" if head else response.body, response.status, headers, response.content_type)
 
 
-def _response_headers(
-    source: httpx.Headers, keep_cache_control: bool = False, decoded: bool = False
-) -> dict[str, str]:
-    listed = {t.strip().lower() for v in source.get_list("connection") for t in v.split(",")}
-    drop = (FREE_DROP if keep_cache_control else RESPONSE_DROP) | listed
-    if decoded:  # the body is re-framed or decoded: its length and encoding no longer hold
-        drop = drop | {"content-length", "content-encoding"}
-    headers: dict[str, str] = {}
-    for name, value in source.multi_items():
-        if name.lower() not in drop:
-            headers[name] = f"{headers[name]}, {value}" if name in headers and name != "set-cookie" else value
-    return headers
+def _relay(
+    body: bytes | AsyncIterator[bytes] | AsyncIterator[str],
+    upstream: httpx.Response,
+    drop: frozenset[str],
+    ours: dict[str, str],
+) -> Response:
+    """A response with the upstream's status and headers as the raw bytes it sent (every
+    `Set-Cookie` kept), minus `drop` and the headers its `Connection` lists, plus `ours`."""
+    listed = {t.strip().lower() for v in upstream.headers.get_list("connection") for t in v.split(",")}
+    skip = drop | listed | {name.lower() for name in ours}
+    kept = [(k.lower(), v) for k, v in upstream.headers.raw if k.decode("latin-1").lower() not in skip]
+    response = Response(body, upstream.status_code) if isinstance(body, bytes) else StreamingResponse(
+        body, upstream.status_code
+    )
+    response.raw_headers = [
+        *response.raw_headers,  # Starlette's content-length of a buffered body, nothing for a stream
+        *kept,
+        *((name.lower().encode(), value.encode("latin-1")) for name, value in ours.items()),
+    ]
+    return response
 
 
 async def _limited(request: Request, limit: int) -> AsyncIterator[bytes]:

@@ -152,6 +152,9 @@ def _answer(upstream_url: str, path: str, query: str = "", timeout: float = 30.0
 def test_a_free_route_forwards_and_keeps_the_upstreams_answer(upstream: str) -> None:
     status, headers, body = _answer(upstream, "/free/ping")
     assert (status, body) == (200, b"pong") and "payment-receipt" not in headers
+    assert headers["cache-control"] == "max-age=60" and headers["content-length"] == "4"
+    assert sorted(v.split(";")[0] for v in headers.getlist("set-cookie")) == ["a=1", "b=2"]
+    assert "date" not in headers and "server" not in headers  # the front server sets its own
 
 
 def test_an_unreachable_upstream_is_a_502_problem() -> None:

@@ -9,7 +9,7 @@ forwarded and how many times.
     GET|POST /v1/echo    JSON echo of the request (201 for a POST)
     GET  /v1/events?n=N  SSE: a comment, then N data events, then the end
     GET  /v1/fail        500
-    GET  /free/ping      "pong"
+    GET  /free/ping      "pong", with two cookies and Cache-Control max-age=60
     GET  /v1/slow?s=S    "late", after S seconds
 """
 
@@ -72,7 +72,10 @@ async def fail(request: Request) -> Response:
 
 async def ping(request: Request) -> Response:
     await _remember(request)
-    return PlainTextResponse("pong")
+    response = PlainTextResponse("pong", headers={"Cache-Control": "max-age=60"})
+    response.set_cookie("a", "1")
+    response.set_cookie("b", "2")
+    return response
 
 
 async def slow(request: Request) -> Response:
