@@ -207,6 +207,7 @@ def request_cmd(ctx: typer.Context, url: UrlArg, method: MethodOpt = None, heade
         spec = request_spec(url, method, header or [], data if json_body is None else json_body)
         if json_body is not None:
             spec = spec.with_header("Content-Type", JSON_TYPE).with_header("Accept", JSON_TYPE)
+        _warn_own_authorization(env, header)
         if dry_run:
             return _dry_run(env, who, spec, options, max_time)
         with SpendMeter(env, enabled=not env.json and env.verbose > 0) as meter:
@@ -218,6 +219,14 @@ def request_cmd(ctx: typer.Context, url: UrlArg, method: MethodOpt = None, heade
                 raise
         return _request_outcome(env, result, output, include, dump_header, fail, url)
     run(ctx, json, action)
+
+
+def _warn_own_authorization(env: Env, headers: list[str] | None) -> None:
+    """The payment travels in `Authorization`: a user's own value there cannot reach a paid API."""
+    if any(h.partition(":")[0].strip().lower() == "authorization" for h in headers or ()):
+        env.warn("your -H 'Authorization: ...' is replaced by the payment credential on paid requests; "
+                 "send your API key in another header, or have the seller inject it "
+                 "(mpp serve --upstream-header)")
 
 
 async def _follow(client: Client, spec: Any, options: PayOptions, location: bool) -> Any:
@@ -363,6 +372,7 @@ def stream_cmd(ctx: typer.Context, url: UrlArg, method: MethodOpt = None, header
         options = _options(env, who, deposit=deposit, max_spend=max_spend, idle_timeout=idle_timeout,
                            yes=yes, signer=signer, allow_mints=allow_mint, channel=channel, retries=retries)
         spec = request_spec(url, method, header or [], data)
+        _warn_own_authorization(env, header)
         if dry_run:
             return _dry_run(env, who, spec, options, None)
         quiet = env.json or ndjson

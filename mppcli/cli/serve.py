@@ -7,17 +7,20 @@ defaults. Starlette, uvicorn, solders and the ledger are imported only when the 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mppcli.cli.options import JsonOpt
-from mppcli.cli.output import dumps
+from mppcli.cli.output import Outcome, dumps
 from mppcli.cli.runtime import run
 
 if TYPE_CHECKING:
     from mppcli.cli.env import Env
+    from mppcli.server.ledger_view import ServerChannels
+    from mppcli.server.routes import RouteTable
     from mppcli.server.runner import Ready, ServeOptions
 
 
@@ -27,8 +30,11 @@ def _opt(*names: str, help: str, env: str | None = None, **extra: Any) -> Any:
 
 
 def register(app: typer.Typer) -> None:
-    """Add `mpp serve`."""
-    app.command("serve")(serve_command)
+    """Add `mpp serve` (and `mpp serve channels`)."""
+    serve_app = typer.Typer(name="serve", invoke_without_command=True)
+    serve_app.callback()(serve_command)
+    serve_app.command("channels")(channels_command)
+    app.add_typer(serve_app)
 
 
 def serve_command(
@@ -191,9 +197,29 @@ def serve_command(
             "--chain-watch-interval", help="Seconds between re-reads of open channels on chain.", hidden=True
         ),
     ] = 5.0,
+    upstream: Annotated[
+        str | None, _opt("--upstream", help="Sell this HTTP API: forward paid --route requests to URL.")
+    ] = None,
+    route: Annotated[
+        list[str] | None,
+        _opt("--route", help="Sold route 'METHOD PATH=PRICE[/event]' (repeatable; PATH may end in *)."),
+    ] = None,
+    upstream_header: Annotated[
+        list[str] | None,
+        _opt("--upstream-header", help="'Name: value|@FILE|env:VAR' added upstream (repeatable)."),
+    ] = None,
+    upstream_timeout: Annotated[
+        float, _opt("--upstream-timeout", help="Seconds to wait for the upstream (then 504, not charged).")
+    ] = 30.0,
+    log_json: Annotated[
+        bool, _opt("--log-json", help="Payment events on stderr as JSON lines instead of text.")
+    ] = False,
     json: JsonOpt = False,
 ) -> None:
-    """Run the session server method on paid demo endpoints (/paid, /stream, /health)."""
+    """Run the session server method on paid demo endpoints (/paid, /stream, /health), or with
+    --upstream in front of your own HTTP API."""
+    if ctx.invoked_subcommand is not None:
+        return
     values = _with_config_file(ctx, dict(locals()))
 
     def action(env: Env) -> None:
@@ -211,6 +237,7 @@ def _with_config_file(ctx: typer.Context, values: dict[str, Any]) -> dict[str, A
     from mppcli.cli.typer_private import ParameterSource
 
     table = _serve_table(current_env(ctx).paths.config_file)
+    values["config_routes"] = table.get("routes")
     for name in list(values):
         key = next((k for k in (name.replace("_", "-"), name) if k in table), None)
         if key is not None and ctx.get_parameter_source(name) is ParameterSource.DEFAULT:
@@ -285,6 +312,11 @@ def _options(v: dict[str, Any]) -> ServeOptions:
             tls_cert=_path(v["tls_cert"]),
             tls_key=_path(v["tls_key"]),
             allow_insecure_http=bool(v["allow_insecure_http"]),
+            upstream=v["upstream"],
+            routes=_routes(v["route"], v.get("config_routes")),
+            upstream_headers=tuple(v["upstream_header"] or ()),
+            upstream_timeout=float(v["upstream_timeout"]),
+            log_json=bool(v["log_json"]),
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -344,6 +376,19 @@ def _split(text: str) -> tuple[str, int]:
     return key, int(bps)
 
 
+def _routes(flags: list[str] | None, table: Any) -> RouteTable:
+    """--route flags, else config.toml's `[[serve.routes]]` (flags replace the file's table)."""
+    from mppcli.server.routes import RouteTable, parse_route, rule_from_table
+
+    if flags:
+        return RouteTable.of(parse_route(text) for text in flags)
+    if table is None:
+        return RouteTable(())
+    if not isinstance(table, list):
+        raise ValueError("[serve] routes must be an array of tables: [[serve.routes]]")
+    return RouteTable.of(rule_from_table(entry) for entry in table)
+
+
 def _print_ready(env: Env, ready: Ready) -> None:
     if env.json:
         print(dumps(ready.to_json()), file=env.stdout, flush=True)
@@ -354,3 +399,49 @@ def _print_ready(env: Env, ready: Ready) -> None:
         file=env.stdout,
         flush=True,
     )
+
+
+def channels_command(
+    ctx: typer.Context,
+    db: Annotated[
+        Path | None, typer.Option("--db", help="Server database (default: <state dir>/server/server.db).")
+    ] = None,
+    json: JsonOpt = False,
+) -> None:
+    """List the server's channels from its database (works while `mpp serve` runs)."""
+
+    def action(env: Env) -> Outcome:
+        from mppcli.errors import InputError
+        from mppcli.server.ledger_view import entry, read_channels
+
+        path = db.expanduser() if db is not None else env.paths.state_dir / "server" / "server.db"
+        try:
+            found = read_channels(path)
+        except ValueError as exc:
+            raise InputError(str(exc), hint="Pass --db PATH (what `mpp serve --db` was given).") from None
+        listed = [entry(c) for c in found.channels]
+        data = {"database": str(path), "network": found.network, "channels": listed}
+        return Outcome(data, _channels_text(found))
+
+    run(ctx, json, action)
+
+
+def _channels_text(found: ServerChannels) -> str:
+    from mppcli.protocol.amounts import format_amount
+    from mppcli.server.ledger_view import idle_deadline
+
+    if not found.channels:
+        return "no channels"
+
+    def units(value: int) -> str:
+        return format_amount(value, found.decimals) if found.decimals is not None else str(value)
+
+    rows = [("CHANNEL", "STATUS", "DEPOSIT", "ACCEPTED", "SPENT", "SETTLED", "IDLE DEADLINE")]
+    for c in found.channels:
+        deadline = idle_deadline(c)
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(deadline)) if deadline is not None else "-"
+        amounts = (units(c.deposit), units(c.accepted), units(c.spent), units(c.settled))
+        rows.append((c.channel_id, c.status.value, *amounts, when))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+    return "\n".join(lines)

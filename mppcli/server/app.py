@@ -43,6 +43,7 @@ for each batch before sending it, while the deposit allows.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -66,9 +67,13 @@ from mppcli.protocol.metering import (
     side_channel_error,
 )
 from mppcli.protocol.problem import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
-from mppcli.server import metering, problems
+from mppcli.server import events, metering, problems
 from mppcli.server.challenges import Route
 from mppcli.server.context import ServerContext
+from mppcli.server.debit import Prepare
+from mppcli.server.events import METERED, REFUSED, PaymentEvent
+from mppcli.server.gateway import METHODS as GATEWAY_METHODS
+from mppcli.server.gateway import Gateway, GatewayConfig
 from mppcli.server.httpinput import BodyTooLarge, body_digest, payment_credentials, read_body
 from mppcli.server.method import Result, SessionMethod
 from mppcli.server.state import ChannelState
@@ -84,7 +89,14 @@ def routes_for(ctx: ServerContext) -> dict[str, Route]:
     }
 
 
-def create_app(ctx: ServerContext, lifespan: Any = None) -> Starlette:
+def create_app(
+    ctx: ServerContext,
+    lifespan: Any = None,
+    gateway: GatewayConfig | None = None,
+    event_log: events.EventLog | None = None,
+) -> Starlette:
+    """The demo endpoints, or with `gateway` every other path forwarded (`mppcli.server.gateway`);
+    payment events go to `event_log` (`mppcli.server.events`)."""
     method = SessionMethod(ctx)
     paid_routes = routes_for(ctx)
 
@@ -104,7 +116,7 @@ def create_app(ctx: ServerContext, lifespan: Any = None) -> Starlette:
         return await _side_channel(request, lambda body: _reserve(ctx, body))
 
     async def commit(request: Request) -> Response:
-        return await _side_channel(request, lambda body: _commit(ctx, body))
+        return await _side_channel(request, lambda body: _commit(ctx, body, request.app.state))
 
     async def health(request: Request) -> Response:
         return JSONResponse(
@@ -116,17 +128,28 @@ def create_app(ctx: ServerContext, lifespan: Any = None) -> Starlette:
             }
         )
 
+    demo = [
+        HttpRoute("/paid", paid, methods=["GET", "HEAD", "POST"]),
+        HttpRoute("/stream", stream, methods=["GET", "HEAD", "POST"]),
+    ]
+    if gateway is not None:
+        forwarding = Gateway(ctx, gateway)
+
+        async def forward(request: Request) -> Response:
+            return await forwarding.serve(request, functools.partial(_gate, ctx, method, request))
+
+        demo = [HttpRoute("/{path:path}", forward, methods=GATEWAY_METHODS)]
     app = Starlette(
         routes=[
-            HttpRoute("/paid", paid, methods=["GET", "HEAD", "POST"]),
-            HttpRoute("/stream", stream, methods=["GET", "HEAD", "POST"]),
             HttpRoute(DELIVERIES_PATH, deliveries, methods=["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"]),
             HttpRoute(COMMIT_PATH, commit, methods=["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"]),
             HttpRoute("/health", health, methods=["GET", "HEAD"]),
+            *demo,
         ],
         lifespan=lifespan,
         exception_handlers={Exception: _internal_error},
     )
+    app.state.events = event_log
     app.add_middleware(RequestLog, log=ctx.log)
     return app
 
@@ -154,31 +177,37 @@ async def _gate(
     route: Route,
     render: Callable[[ChannelState], tuple[str, bytes]],
     chunks: int = 0,
+    prepare: Prepare | None = None,
+    respond: Callable[[Result], Response] | None = None,
 ) -> Response:
+    """Verify and charge the request's credential, then answer: `respond` builds the answer of a
+    paid request when given (the gateway), `prepare` runs before the debit is stored (`charge`)."""
     headers = request.headers
     auth = headers.getlist("authorization")
     hint = headers.get(CHANNEL_HEADER)
     try:
         digest = await body_digest(request)
     except BodyTooLarge as exc:
-        return await _rejected(method, route, problems.malformed(str(exc)), hint, None, status=413)
+        return await _rejected(method, route, problems.malformed(str(exc)), hint, None, request, 413)
     if payment_credentials(auth) > 1:
         several = problems.malformed("the request carries more than one Payment credential; send one")
-        return await _rejected(method, route, several, hint, digest, status=400)
+        return await _rejected(method, route, several, hint, digest, request, 400)
     try:
         if len(auth) > 1:
             raise problems.malformed("the request carries more than one Authorization header")
         result = await method.handle(
-            route, auth[0] if auth else None, headers.get("idempotency-key"), render, digest
+            route, auth[0] if auth else None, headers.get("idempotency-key"), render, digest, prepare
         )
     except problems.Rejection as rejection:
-        return await _rejected(method, route, rejection, rejection.channel_id or hint, digest)
+        return await _rejected(method, route, rejection, rejection.channel_id or hint, digest, request)
     except RpcError as exc:
         failure = problems.failed(f"the Solana RPC failed while verifying the payment: {exc.message}")
-        return await _rejected(method, route, failure, None, digest)
+        return await _rejected(method, route, failure, None, digest, request)
     except MalformedError as exc:  # a decoder deeper down refused the input: still a 402
-        return await _rejected(method, route, problems.malformed(str(exc)), None, digest)
-    _note(request, result)
+        return await _rejected(method, route, problems.malformed(str(exc)), None, digest, request)
+    _note(request, result, route)
+    if respond is not None:
+        return respond(result)
     if result.served and not result.replayed and chunks and request.method != "HEAD":
         return _stream_response(ctx, request, route, result, chunks)
     return _success(result.response, request.method == "HEAD")
@@ -190,9 +219,13 @@ async def _rejected(
     rejection: problems.Rejection,
     channel_hint: str | None,
     digest: str | None,
+    request: Request | None = None,
     status: int = 402,
 ) -> Response:
     """problem+json with a fresh challenge; 402 unless the request itself is unusable (400, 413)."""
+    if request is not None and request.headers.get("authorization"):  # a refusal, not a first 402
+        refused = PaymentEvent(REFUSED, rejection.channel_id, route.path, detail=rejection.detail)
+        events.emit(request.app.state, refused)
     try:
         challenge = await method.fresh_challenge(route, (channel_hint or "")[:64] or None, digest)
     except (RpcError, MalformedError) as exc:
@@ -268,8 +301,10 @@ def _chunks(request: Request, maximum: int) -> int:
     return int(raw)
 
 
-def _note(request: Request, result: Result) -> None:
+def _note(request: Request, result: Result, route: Route) -> None:
     request.scope.setdefault("state", {})["mpp"] = f"{result.action} {result.state.channel_id}"
+    if not result.replayed:
+        events.emit(request.app.state, events.of_result(result.action, result.state, route.path, route.price))
 
 
 # --- side channel ----------------------------------------------------------------------------------
@@ -297,8 +332,12 @@ async def _reserve(ctx: ServerContext, body: Any) -> dict[str, Any]:
     return directive.to_json()
 
 
-async def _commit(ctx: ServerContext, body: Any) -> dict[str, Any]:
+async def _commit(ctx: ServerContext, body: Any, app_state: Any = None) -> dict[str, Any]:
     receipt = await metering.commit(ctx, parse_commit_request(body))
+    if receipt.status == "committed":
+        state = ctx.store.channel(receipt.session_id)
+        spent = state.spent if state is not None else None
+        events.emit(app_state, PaymentEvent(METERED, receipt.session_id, None, receipt.amount, spent))
     return receipt.to_json()
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from mppcli.protocol.actions import UseAction, VoucherAction
@@ -32,6 +32,9 @@ from mppcli.server.terms import check_session_terms
 from mppcli.server.vouchers import check_advance, check_binding, check_cost, check_signature_and_expiry
 
 Render = Callable[[ChannelState], tuple[str, bytes]]
+# Called with the debited (not yet stored) channel, lock held, right before the debit is persisted;
+# raising aborts the debit. The gateway forwards to its upstream here (see `mppcli.server.gateway`).
+Prepare = Callable[[ChannelState], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ async def charge(
     route: Route,
     idempotency_key: str | None,
     render: Render,
+    prepare: Prepare | None = None,
 ) -> Charged:
     """Authenticate and debit `route.price` from the channel; see the module docstring."""
     if isinstance(action, VoucherAction):
@@ -73,6 +77,8 @@ async def charge(
             debited = _accept_voucher(ctx, state, action, route.price, pending)
         else:
             debited = _operator_debit(ctx, state, route.price, pending)
+        if prepare is not None:
+            await prepare(debited)
         return _persist(ctx, debited, echo, idempotency_key, digest, render)
 
 

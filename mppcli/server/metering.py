@@ -299,12 +299,30 @@ class StreamRun:
     directives: int = 0
     last: MeteringDirective | None = None
     ended: str = "complete"
+    # The gateway's upstream SSE events, one billed unit each, instead of the demo chunks; the
+    # stream is complete when the source ends (`chunks` is then only an upper bound).
+    source: AsyncIterator[str] | None = None
+    _ahead: str | None = None  # the source's next event, read before it is charged
+
+    async def _source_has_more(self) -> bool:
+        """Read the source's next event ahead of charging it, so an ended source charges nothing."""
+        if self.source is None:
+            return True
+        if self._ahead is None:
+            self._ahead = await anext(self.source, None)
+        return self._ahead is not None
 
     async def frames(self) -> AsyncIterator[str]:
+        if self.source is None:
+            first: str | None = data_frame(chunk_payload(1, self.chunks))
+        else:
+            first = await anext(self.source, None)
+        if first is None:
+            return
         self.delivered = 1
-        yield data_frame(chunk_payload(1, self.chunks))
+        yield first
         policy = self.ctx.config.stream
-        while self.delivered < self.chunks:
+        while self.delivered < self.chunks and await self._source_has_more():
             if policy.interval:
                 await asyncio.sleep(policy.interval)
             charged = await self._charge()
@@ -324,7 +342,11 @@ class StreamRun:
         """`count` charged chunks as data frames, then one directive for them (client mode)."""
         first = self.delivered + 1
         self.delivered += count
-        frames = [data_frame(chunk_payload(i, self.chunks)) for i in range(first, self.delivered + 1)]
+        if self.source is None:
+            frames = [data_frame(chunk_payload(i, self.chunks)) for i in range(first, self.delivered + 1)]
+        else:  # one upstream event per charge (`_room`), read ahead by `_source_has_more`
+            assert count == 1 and self._ahead is not None
+            frames, self._ahead = [self._ahead], None
         state = self.ctx.store.channel(self.channel_id)
         if state is not None and state.voucher_signer == "client":
             self.directives += 1
@@ -378,7 +400,8 @@ class StreamRun:
         if state is None or not state.is_open:
             return 0, "channel-closing"
         price, pending = self.route.price, self.ctx.pending(self.channel_id)
-        want = min(self.chunks - self.delivered, 1 if self.ctx.config.stream.interval else BATCH_CHUNKS)
+        one_at_a_time = self.ctx.config.stream.interval or self.source is not None
+        want = min(self.chunks - self.delivered, 1 if one_at_a_time else BATCH_CHUNKS)
         if state.voucher_signer == "operator":
             fits = state.available(pending) // price
             return (min(want, fits), "") if fits else (0, "insufficient-deposit")
@@ -432,7 +455,7 @@ class StreamRun:
                 {
                     "delivered": self.delivered,
                     "requested": self.chunks,
-                    "complete": self.delivered == self.chunks,
+                    "complete": self.ended == "complete",
                     "reason": self.ended,
                     "unvouched": str(self.unvouched()),
                     "pendingDeliveries": [self.last.delivery_id] if self.unvouched() and self.last else [],

@@ -25,7 +25,7 @@ from mppcli.protocol.receipt import format_receipt
 from mppcli.server import problems
 from mppcli.server.challenges import Echo, Route
 from mppcli.server.context import ServerContext, receipt
-from mppcli.server.debit import Render, charge
+from mppcli.server.debit import Prepare, Render, charge
 from mppcli.server.open_flow import open_channel
 from mppcli.server.settle import close_channel
 from mppcli.server.state import CachedResponse, ChannelState, Status
@@ -71,6 +71,7 @@ class SessionMethod:
         idempotency_key: str | None,
         render: Render,
         digest: str | None = None,
+        prepare: Prepare | None = None,
     ) -> Result:
         credential = _credential(authorization)
         if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
@@ -87,7 +88,7 @@ class SessionMethod:
         if not isinstance(action, OpenAction):  # open refuses every resume challenge itself
             self.ctx.issuer.check_channel(echo, action.channel_id)
         if isinstance(action, VoucherAction | UseAction):
-            charged = await charge(self.ctx, echo, action, route, idempotency_key, render)
+            charged = await charge(self.ctx, echo, action, route, idempotency_key, render, prepare)
             return Result(
                 action.action, charged.state, charged.response, echo.challenge.id, True, charged.replayed
             )

@@ -22,7 +22,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
@@ -37,8 +37,13 @@ from mppcli.protocol.amounts import parse_amount
 from mppcli.server.chainport import ChainPort
 from mppcli.server.config import DEFAULT_CLOCK_SKEW, ServerConfig, StreamPolicy, validate_config
 from mppcli.server.context import ServerContext
+from mppcli.server.routes import RouteTable
 from mppcli.server.store import Store, StoreLocked
 from mppcli.server.transport import Transport, choose_transport
+
+if TYPE_CHECKING:
+    from mppcli.server.events import EventLog
+    from mppcli.server.gateway import GatewayConfig
 
 OPERATOR_FUNDING = 10_000_000_000  # 10 SOL on localnet: fees and channel rent
 MIN_OPERATOR_BALANCE = 1_000_000_000
@@ -87,6 +92,11 @@ class ServeOptions:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     allow_insecure_http: bool = False
+    upstream: str | None = None  # the gateway (`mppcli.server.gateway`) when set
+    routes: RouteTable = field(default_factory=lambda: RouteTable(()))
+    upstream_headers: tuple[str, ...] = ()  # 'Name: value|@file|env:VAR', resolved at start
+    upstream_timeout: float = 30.0
+    log_json: bool = False  # payment events as JSON lines (`mppcli.server.events`)
 
 
 @dataclass
@@ -188,7 +198,7 @@ async def _serve(
             rpc, config.program_id, config.confirm_timeout, watch=watch, before_send=store.durable
         )
         ctx = ServerContext(config, store, chain, log=log)
-        await _run_http(ctx, options, rpc_url, on_ready, transport, sock)
+        await _run_http(ctx, options, rpc_url, on_ready, transport, sock, _gateway(options, config.decimals))
     finally:
         if chain is not None:
             await chain.close()
@@ -224,7 +234,9 @@ async def build(
     if net == "localnet":  # only once every setting checked out: a bad flag spends nothing
         await _fund_operator(rpc, operator.pubkey(), log)
     await _ensure_token_accounts(rpc, config, log)
-    return config, _open_store(options, server_dir, genesis, net)
+    store = _open_store(options, server_dir, genesis, net)
+    store.set_meta("decimals", str(config.decimals))  # `mpp serve channels` shows token units
+    return config, store
 
 
 def _network_for(wanted: str | None, genesis: str, embedded: bool) -> str:
@@ -429,6 +441,26 @@ def _open_store(options: ServeOptions, server_dir: Path, genesis: str, net: str)
     return store
 
 
+def _gateway(options: ServeOptions, decimals: int) -> GatewayConfig | None:
+    from mppcli.server.gateway import from_options
+
+    if options.upstream is None:
+        if options.routes.rules or options.upstream_headers:
+            raise ConfigError("--route and --upstream-header need --upstream URL")
+        return None
+    if not options.routes.rules:
+        raise ConfigError(
+            "--upstream needs at least one --route (or [[serve.routes]] in config.toml)",
+            hint="For example: --route 'POST /v1/*=0.01'.",
+        )
+    try:
+        return from_options(
+            options.upstream, options.routes, options.upstream_headers, options.upstream_timeout, decimals
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 async def _run_http(
     ctx: ServerContext,
     options: ServeOptions,
@@ -436,6 +468,7 @@ async def _run_http(
     on_ready: Callable[[Ready], None],
     transport: Transport,
     sock: socket.socket | None = None,
+    gateway: GatewayConfig | None = None,
 ) -> None:
     import uvicorn
 
@@ -460,7 +493,9 @@ async def _run_http(
 
     sock = sock or _bind(options.host, options.port)
     config = uvicorn.Config(
-        DurableResponses(create_app(ctx, lifespan), ctx.store.durable),
+        DurableResponses(
+            create_app(ctx, lifespan, gateway, _event_log(ctx, options.log_json)), ctx.store.durable
+        ),
         log_level="warning",
         access_log=False,
         http=ProblemH11Protocol,
@@ -488,7 +523,7 @@ async def _run_http(
                 c.mint,
                 c.recipient,
                 c.operator_key,
-                [f"{url}/paid", f"{url}/stream", f"{url}/health"],
+                _endpoints(url, gateway),
             )
         )
     try:
@@ -496,6 +531,21 @@ async def _run_http(
     finally:
         ctx.store.close()
         ctx.log("stopped")
+
+
+def _event_log(ctx: ServerContext, as_json: bool) -> EventLog:
+    from mppcli.server.events import EventLog
+
+    c = ctx.config
+    if as_json:
+        return EventLog(c.decimals, c.symbol, True, lambda line: print(line, file=sys.stderr, flush=True))
+    return EventLog(c.decimals, c.symbol, False, ctx.log)
+
+
+def _endpoints(url: str, gateway: GatewayConfig | None) -> list[str]:
+    if gateway is None:
+        return [f"{url}/paid", f"{url}/stream", f"{url}/health"]
+    return [f"{r.label} -> {gateway.upstream}" for r in gateway.routes.rules] + [f"{url}/health"]
 
 
 def _bind(host: str, port: int) -> socket.socket:
