@@ -53,7 +53,7 @@ def doctor_cmd(
 
 def exit_status(report: Report) -> int:
     """Non-zero when a check FAILs, so scripts and CI can rely on `mpp doctor`."""
-    from mppcli.cli.status import ExitStatus
+    from mppcli.errors import ExitStatus
 
     failed = {check.name for check in report.checks if check.status == "fail"}
     if not failed:

@@ -164,4 +164,4 @@ def test_bash_completes_wallets_channels_signers_keys_and_monikers(mpp_on_path: 
     assert _bash_complete(mpp_on_path, "mpp", "request", url, "--channel", "") == ["auto", "new", channel]
     assert _bash_complete(mpp_on_path, "mpp", "request", url, "--signer", "") == ["session", "payer"]
     assert _bash_complete(mpp_on_path, "mpp", "request", url, "-u", "de") == ["devnet"]
-    assert _bash_complete(mpp_on_path, "mpp", "config", "set", "max") == ["max_spend"]
+    assert _bash_complete(mpp_on_path, "mpp", "config", "set", "max") == ["max_spend", "max_grace_period"]
