@@ -40,7 +40,11 @@ async def read_body(request: Request, limit: int) -> bytes:
         if size > limit:
             raise BodyTooLarge(limit)
         chunks.append(chunk)
-    return b"".join(chunks)
+    body = b"".join(chunks)
+    # Starlette's own cache (`Request.body()` sets it): later readers of `request.stream()`, such
+    # as the gateway forwarding this body upstream, replay it instead of finding the stream consumed.
+    request._body = body
+    return body
 
 
 def content_digest(body: bytes) -> str:
