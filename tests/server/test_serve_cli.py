@@ -59,7 +59,7 @@ def test_help_lists_every_flag_of_the_cli_contract() -> None:
         (("--network", "devnet"), "E_CONFIG", "serves localnet"),
         (("--recipient", str(Keypair().pubkey())), "E_CONFIG", "--recipient-keypair"),
         (("--currency", "NOPE"), "E_CONFIG", "NOPE"),
-        (("--clock-skew", "-1"), "E_CONFIG", "--clock-skew"),
+        (("--clock-skew", "-1"), "E_USAGE", "--clock-skew"),
     ],
 )
 def test_unusable_settings_are_refused_with_exit_2(
