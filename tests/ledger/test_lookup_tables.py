@@ -30,6 +30,7 @@ from mppcli.chain.transactions import (
 )
 from mppcli.chain.txcodec import compile_transaction, fits, partial_sign
 from mppcli.ledger.errors import TransactionFailed
+from mppcli.ledger.runner import RunningLedger
 from mppcli.ledger.txview import LookupClock, decode_transaction
 from mppcli.rpc import TransactionRejected
 from tests.ledger.harness import SOL, Chain, voucher
@@ -159,6 +160,34 @@ def test_thirty_two_splits_cannot_be_opened_or_distributed_in_one_packet(chain: 
     everything = AddressLookupTableAccount(Keypair().pubkey(), lookup_candidates(distribute))
     alone = compile_transaction(distribute, operator.pubkey(), Hash.default(), lookup_tables=[everything])
     assert not fits(alone) and len(bytes(alone)) > 1300
+
+
+def test_the_model_pays_thirty_two_recipients_through_a_table_in_process(chain: Chain,
+                                                                         ledger: RunningLedger) -> None:
+    """What upstream's own LiteSVM benchmark does (no packet limit in-process): the channel model
+    and the lookup resolution handle the protocol maximum; only the RPC's packet limit stops it."""
+    recipients = [Keypair() for _ in range(MAX_RECIPIENTS)]
+    for r in recipients:
+        chain.give_token_account(r.pubkey())
+    splits = tuple(Split(r.pubkey(), 100 + i) for i, r in enumerate(recipients))
+    payer, operator, session = chain.fund(SOL // 10, 1_000_000), chain.fund(2 * SOL), Keypair()
+    chain.give_token_account(operator.pubkey())
+    params = OpenParams(payer.pubkey(), operator.pubkey(), chain.mint, session.pubkey(), 9, 1_000_000, 60,
+                        chain.slot(), operator.pubkey(), splits=splits)
+    opening = chain.build([open_instruction(params)], operator, payer)
+    assert not fits(opening)
+    assert ledger.ledger.send(bytes(opening)).err is None
+    keys, settled = params.keys(), 500_000
+    precompile = parse_ed25519_instruction(bytes(voucher(session, params.channel, settled).data))
+    per_channel = (keys.channel, keys.escrow, keys.payer, keys.token_account(keys.payer))
+    made = _make_table(chain, operator, lookup_candidates(settlement_instructions(keys, precompile),
+                                                          exclude=per_channel))
+    blockhash, _ = chain.run(chain.rpc.latest_blockhash())
+    bundle = partial_sign(build_settlement_transaction(keys, blockhash, operator.pubkey(), precompile,
+                                                       lookup_tables=[made.account()]), [operator])
+    assert not fits(bundle)
+    assert ledger.ledger.send(bytes(bundle)).err is None
+    assert [chain.tokens(r.pubkey()) - 1 for r in recipients] == [settled * s.bps // 10_000 for s in splits]
 
 
 def _fabricated_table(key: Pubkey, authority: Pubkey, addresses: list[Pubkey],
