@@ -19,6 +19,7 @@ from mppcli.server.config import ServerConfig
 from mppcli.server.locks import ChannelLocks
 from mppcli.server.state import ChannelState, Status
 from mppcli.server.store import Store
+from mppcli.server.terms import check_account_terms
 
 VERIFIED_CHALLENGES = 4096  # echoes remembered by `RememberingIssuer`
 
@@ -102,6 +103,8 @@ class ServerContext:
         synced = sync_with_chain(state, account)
         if synced != state:
             self.store.save(synced)
+        if account is not None:
+            check_account_terms(synced, account)  # spec (Resume): still the session that was opened
         if account is None or account.status is not ChannelStatus.OPEN or account.closure_started_at:
             self.chain.forget(state.channel_id)
             raise problems.failed(_not_open_detail(state.channel_id, account))

@@ -1,9 +1,11 @@
 """The voucher checks of the spec (Voucher Verification, steps 1-9), shared by every path that
 accepts a client-signed voucher: the `voucher` action, metered-delivery commits and `close`.
 
-Cheap checks run before the signature (spec: Denial of Service): channel binding, signer,
-monotonicity, deposit and amount rules, expiry; Ed25519 last. The on-chain checks (6, 7) are
-`ServerContext.confirm_live`; persistence (10) is the caller's, in the same transaction as the debit.
+Channel binding and signer are checked before the signature (spec: Denial of Service). The debit
+path then verifies the signature and expiry *before* the idempotency cache and the watermark rules
+(a replay must be the same, authenticated credential; see `server.debit`), commits verify after
+the cheap rules. The on-chain checks (6, 7) are `ServerContext.confirm_live`; persistence (10) is
+the caller's, in the same transaction as the debit.
 """
 
 from __future__ import annotations

@@ -140,3 +140,34 @@ def test_an_account_that_is_not_the_recorded_session_is_refused(field: str, valu
     check_account_terms(state, _account(state))  # the recorded session passes
     with pytest.raises(problems.Rejection, match="on chain"):
         check_account_terms(state, dataclasses.replace(_account(state), **{field: value}))
+
+
+def test_a_stored_record_that_no_longer_matches_the_account_is_not_metered(tmp_path: Path) -> None:
+    """The account is re-authenticated against the stored session on every voucher: a record whose
+    authorizedSigner was altered at rest cannot make the server accept another signer's vouchers."""
+    import json
+    import sqlite3
+
+    home = tmp_path / "home"
+    server = ServerProcess.start(home)
+    try:
+        payer = Payer(server)
+        assert payer.open().status_code == 200
+        assert receipt_of(payer.pay(PRICE)).spent == PRICE
+        server.stop()
+        intruder = Keypair()
+        with sqlite3.connect(home / "state" / "server" / "server.db") as conn:
+            (body,) = conn.execute(
+                "SELECT body FROM channels WHERE channel_id = ?", (payer.channel_id,)
+            ).fetchone()
+            record = json.loads(body)
+            record["authorized_signer"] = str(intruder.pubkey())
+            conn.execute(
+                "UPDATE channels SET body = ? WHERE channel_id = ?", (json.dumps(record), payer.channel_id)
+            )
+        server = ServerProcess.start(home)
+        payer.server, payer.signer = server, intruder
+        problem = problem_of(payer.pay(2 * PRICE))
+        assert problem.name == "verification-failed" and "authorizedSigner on chain" in problem.detail
+    finally:
+        server.stop()
