@@ -18,7 +18,6 @@ from mppcli.cli.paying import SpendMeter, Who, confirm_now, ndjson_sink, notes_s
 from mppcli.cli.runtime import run
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
 
     from mppcli.cli.env import Env
     from mppcli.client.close import Closed
@@ -209,7 +208,7 @@ def stream_cmd(ctx: typer.Context, url: UrlArg, method: MethodOpt = None, header
         quiet = env.json or ndjson
         with SpendMeter(env, enabled=not quiet or env.verbose > 0) as meter:
             sink = ndjson_sink(env) if ndjson else meter
-            on_data = _discard if quiet else _printer(env)
+            on_data = _discard if quiet else meter.data
             try:
                 result = run_flow(env, who, lambda client: stream(client, spec, options, on_data,
                                                                   read_timeout), sink)
@@ -225,13 +224,6 @@ def stream_cmd(ctx: typer.Context, url: UrlArg, method: MethodOpt = None, header
 
 def _discard(_text: str) -> None:
     return None
-
-
-def _printer(env: Env) -> Callable[[str], None]:
-    def write(text: str) -> None:
-        print(text, file=env.stdout, flush=True)
-
-    return write
 
 
 # --- topup ------------------------------------------------------------------------------------------
