@@ -199,7 +199,7 @@ def stream_cmd(ctx: typer.Context, url: UrlArg, method: MethodOpt = None, header
         from mppcli.client.events import Event
         from mppcli.client.http import request_spec
         from mppcli.client.stream import stream
-        from mppcli.errors import MppError
+        from mppcli.errors import Interrupted, MppError
 
         who = Who(wallet, keypair, rpc)
         options = _options(env, who, deposit=deposit, max_spend=max_spend, idle_timeout=idle_timeout,
@@ -210,8 +210,11 @@ def stream_cmd(ctx: typer.Context, url: UrlArg, method: MethodOpt = None, header
             sink = ndjson_sink(env) if ndjson else meter
             on_data = _discard if quiet else meter.data
             try:
-                result = run_flow(env, who, lambda client: stream(client, spec, options, on_data,
-                                                                  read_timeout), sink)
+                try:
+                    result = run_flow(env, who, lambda client: stream(client, spec, options, on_data,
+                                                                      read_timeout), sink)
+                except KeyboardInterrupt:
+                    raise Interrupted("interrupted", hint=STREAM_RERUN) from None
             except MppError as exc:
                 if ndjson and not env.json:  # CLI.md: the NDJSON stream ends with an `error` event
                     sink(Event("error", exc.to_json()))
@@ -220,6 +223,10 @@ def stream_cmd(ctx: typer.Context, url: UrlArg, method: MethodOpt = None, header
             return None
         return Outcome(result.to_json(), "" if not env.json else None)
     run(ctx, json, action)
+
+
+STREAM_RERUN = ("What arrived was paid for and is saved. Running the command again starts the stream "
+                "over from its first chunk, and pays for each chunk it receives again.")
 
 
 def _discard(_text: str) -> None:
