@@ -53,6 +53,7 @@ from mppcli.protocol.voucher import DEFAULT_EXPIRES_AT, Voucher, sign_voucher
 from mppcli.state.record import ChannelRecord, VoucherSigner
 
 COMMIT_ATTEMPTS = 3
+ABANDON_GRACE = 5.0  # seconds a failing stream waits for the commit already on its way
 
 
 @dataclass
@@ -221,12 +222,17 @@ class Meter:
                     self._inflight = None
 
     async def abandon(self) -> None:
-        """Stop a commit on its way (the stream failed): its voucher is already recorded."""
+        """The stream ended on an error: give a commit on its way a moment to land (so the record
+        says what the server accepted), then stop it; its voucher is recorded either way."""
         task, self._inflight = self._inflight, None
-        if task is not None:
+        if task is None:
+            return
+        if not task.done():
+            with contextlib.suppress(BaseException):
+                await asyncio.wait({task}, timeout=ABANDON_GRACE)
             task.cancel()
-            with contextlib.suppress(BaseException):  # its failure, if any, is already being raised
-                await task
+        with contextlib.suppress(BaseException):  # its failure, if any, is not the one to report
+            await task
 
     async def finish(self, usage: int | None = None, drain: bool = True) -> None:
         """Pay a held reservation: its usage (or reserved) amount, at most price x units received
