@@ -12,6 +12,7 @@ import httpx
 
 from mppcli.protocol.auth import new_challenge
 from tests.server.payer import Payer, problem_of, receipt_of
+from tests.server.stream_client import reserve
 from tests.server.test_open import secret_of
 
 PRICE, CHUNK = 10_000, 1_000
@@ -54,14 +55,9 @@ def test_spec_choice_expired_reservations_release_capacity(payer: Payer) -> None
     assert payer.open(100_000).status_code == 200
     url = payer.server.url
     soon = int(time.time()) + 1
-    first = httpx.post(
-        url + "/__402/session/deliveries",
-        json={"sessionId": payer.channel_id, "amount": "100000", "expiresAt": soon},
-    )
+    first = reserve(payer, 100_000, "first", expires_at=soon)
     assert first.status_code == 200
-    blocked = httpx.post(
-        url + "/__402/session/deliveries", json={"sessionId": payer.channel_id, "amount": str(CHUNK)}
-    )
+    blocked = reserve(payer, CHUNK, "blocked")
     assert blocked.status_code == 400 and "exceeds available deposit" in blocked.json()["error"]
     time.sleep(2.2)
     late = httpx.post(
@@ -69,9 +65,7 @@ def test_spec_choice_expired_reservations_release_capacity(payer: Payer) -> None
         json={"deliveryId": first.json()["deliveryId"], "voucher": payer.voucher(CHUNK).to_json()},
     )
     assert late.status_code == 400 and "expired" in late.json()["error"]
-    freed = httpx.post(
-        url + "/__402/session/deliveries", json={"sessionId": payer.channel_id, "amount": str(CHUNK)}
-    )
+    freed = reserve(payer, CHUNK, "freed")
     assert freed.status_code == 200
 
 
