@@ -26,7 +26,6 @@ from mppcli.cli.paying import SpendMeter, Who, confirm_now, ndjson_sink, notes_s
 from mppcli.cli.runtime import run
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
 
     from mppcli.cli.env import Env
     from mppcli.client.close import Closed
@@ -366,7 +365,7 @@ def stream_cmd(ctx: typer.Context, url: UrlArg, method: MethodOpt = None, header
         from mppcli.client.events import Event
         from mppcli.client.http import request_spec
         from mppcli.client.stream import stream
-        from mppcli.errors import MppError
+        from mppcli.errors import Interrupted, MppError
 
         who = Who(wallet, keypair, rpc, allow_http, wait)
         options = _options(env, who, deposit=deposit, max_spend=max_spend, idle_timeout=idle_timeout,
@@ -378,10 +377,13 @@ def stream_cmd(ctx: typer.Context, url: UrlArg, method: MethodOpt = None, header
         quiet = env.json or ndjson
         with SpendMeter(env, enabled=not quiet or env.verbose > 0) as meter:
             sink = ndjson_sink(env) if ndjson else meter
-            on_data = _discard if quiet else _printer(env)
+            on_data = _discard if quiet else meter.data
             try:
-                result = run_flow(env, who, lambda client: stream(client, spec, options, on_data,
-                                                                  read_timeout), sink)
+                try:
+                    result = run_flow(env, who, lambda client: stream(client, spec, options, on_data,
+                                                                      read_timeout), sink)
+                except KeyboardInterrupt:
+                    raise Interrupted("interrupted", hint=STREAM_RERUN) from None
             except MppError as exc:
                 lost_channel_hint(exc)
                 if ndjson and not env.json:  # CLI.md: the NDJSON stream ends with an `error` event
@@ -393,15 +395,12 @@ def stream_cmd(ctx: typer.Context, url: UrlArg, method: MethodOpt = None, header
     run(ctx, json, action)
 
 
+STREAM_RERUN = ("What arrived was paid for and is saved. Running the command again starts the stream "
+                "over from its first chunk, and pays for each chunk it receives again.")
+
+
 def _discard(_text: str) -> None:
     return None
-
-
-def _printer(env: Env) -> Callable[[str], None]:
-    def write(text: str) -> None:
-        print(text, file=env.stdout, flush=True)
-
-    return write
 
 
 # --- topup ------------------------------------------------------------------------------------------

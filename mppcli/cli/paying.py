@@ -168,10 +168,14 @@ def notes_sink(env: Env) -> Callable[[Event], None]:
 
 
 class SpendMeter:
-    """Spend and progress on stderr: a rich live line on a terminal, plain lines every few seconds
-    otherwise; silent in JSON modes unless -v."""
+    """Spend and progress on stderr: a live line on a terminal (redrawn in place at most
+    `REDRAW_EVERY` seconds apart), plain lines every few seconds otherwise; silent in JSON modes
+    unless -v. The live line is erased before anything else is written, data on stdout included
+    (`data`): on a terminal both streams share the screen, and data never shares a line with it."""
 
     PLAIN_EVERY = 2.0
+    REDRAW_EVERY = 0.1
+    ERASE = "\r\x1b[2K"  # carriage return, then erase the whole line
 
     def __init__(self, env: Env, enabled: bool):
         self.env, self.enabled = env, enabled
@@ -179,23 +183,21 @@ class SpendMeter:
         self.cumulative = "0"
         self.channel = ""
         self._last = 0.0
-        self._live: Any = None
+        self._live = False  # draw a live line (a terminal)
+        self._shown = False  # the live line is on the screen now
 
     def __enter__(self) -> SpendMeter:
-        if self.enabled and self.env.stderr_is_tty and not self.env.no_color:
-            from rich.console import Console
-            from rich.live import Live
-
-            console = Console(file=self.env.stderr)
-            self._live = Live("", console=console, redirect_stdout=False, redirect_stderr=False,
-                              transient=False, refresh_per_second=8)
-            self._live.__enter__()
+        self._live = self.enabled and self.env.stderr_is_tty and not self.env.no_color
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._live is not None:
-            self._live.update(self._line())
-            self._live.__exit__(None, None, None)
+        if self._live:
+            if self.events or self.vouchers:
+                self._draw(force=True)
+            if self._shown:
+                self.env.stderr.write("\n")
+                self.env.stderr.flush()
+                self._shown = False
         elif self.enabled and (self.events or self.vouchers):
             self._plain(force=True)
 
@@ -209,10 +211,29 @@ class SpendMeter:
             self.channel = str(fields.get("channelId", self.channel))
         elif event.type in ("topup", "retry", "open", "info", "payment-required") and self.enabled:
             self._note(event)
-        if self._live is not None:
-            self._live.update(self._line())
+        if self._live:
+            self._draw()
         elif self.enabled:
             self._plain()
+
+    def data(self, text: str) -> None:
+        """Write one line of content to stdout, never on the meter's line."""
+        self.erase()
+        print(text, file=self.env.stdout, flush=True)
+
+    def erase(self) -> None:
+        if self._shown:
+            self.env.stderr.write(self.ERASE)
+            self.env.stderr.flush()
+            self._shown = False
+
+    def _draw(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last >= self.REDRAW_EVERY:
+            self._last = now
+            self.env.stderr.write(self.ERASE + self._line())
+            self.env.stderr.flush()
+            self._shown = True
 
     def _line(self) -> str:
         return f"mpp: {self.events} data events, {self.vouchers} vouchers, cumulative {self.cumulative}" + (
@@ -226,7 +247,5 @@ class SpendMeter:
 
     def _note(self, event: Event) -> None:
         details = " ".join(f"{k}={v}" for k, v in event.fields.items() if k != "data")
-        if self._live is not None:
-            self._live.console.print(f"mpp: {event.type} {details}", markup=False, highlight=False)
-        else:
-            print(f"mpp: {event.type} {details}", file=self.env.stderr, flush=True)
+        self.erase()
+        print(f"mpp: {event.type} {details}", file=self.env.stderr, flush=True)

@@ -53,6 +53,7 @@ from mppcli.protocol.voucher import DEFAULT_EXPIRES_AT, Voucher, sign_voucher
 from mppcli.state.record import ChannelRecord, VoucherSigner
 
 COMMIT_ATTEMPTS = 3
+ABANDON_GRACE = 5.0  # seconds a failing stream waits for the commit already on its way
 
 
 @dataclass
@@ -97,7 +98,12 @@ class Meter:
         view = records.view_of(self._stored())
         return m.step(view, self._stash[0]) if self._stash else view
 
-    def _persist(self, event: m.Event | None, **extra: str) -> None:
+    async def _persist_off_loop(self, event: m.Event, **extra: str) -> None:
+        """`_persist` from a worker thread: the stream holds the channel lock for its whole life
+        and only the commit task writes meanwhile, so reading goes on during the fsync."""
+        await asyncio.to_thread(self._persist, event, held=True, **extra)
+
+    def _persist(self, event: m.Event | None, held: bool = False, **extra: str) -> None:
         """One atomic write: the receipt checked last (if any), then `event`, before anything leaves.
 
         A commit receipt is written together with the next voucher rather than on its own: one
@@ -114,7 +120,8 @@ class Meter:
                 view = m.step(view, event)
             return records.merge(record, view, **fields, **extra)
 
-        self._cached = self.client.store.update(self.channel_id, change)
+        store = self.client.store
+        self._cached = (store.update_held if held else store.update)(self.channel_id, change)
 
     def flush(self) -> None:
         """Write a checked receipt that is still only in memory."""
@@ -215,12 +222,17 @@ class Meter:
                     self._inflight = None
 
     async def abandon(self) -> None:
-        """Stop a commit on its way (the stream failed): its voucher is already recorded."""
+        """The stream ended on an error: give a commit on its way a moment to land (so the record
+        says what the server accepted), then stop it; its voucher is recorded either way."""
         task, self._inflight = self._inflight, None
-        if task is not None:
+        if task is None:
+            return
+        if not task.done():
+            with contextlib.suppress(BaseException):
+                await asyncio.wait({task}, timeout=ABANDON_GRACE)
             task.cancel()
-            with contextlib.suppress(BaseException):  # its failure, if any, is already being raised
-                await task
+        with contextlib.suppress(BaseException):  # its failure, if any, is not the one to report
+            await task
 
     async def finish(self, usage: int | None = None, drain: bool = True) -> None:
         """Pay a held reservation: its usage (or reserved) amount, at most price x units received
@@ -246,7 +258,7 @@ class Meter:
         signed = sign_voucher(self._signer(), Voucher(self.channel_id, cumulative, DEFAULT_EXPIRES_AT))
         text = voucher_text(signed)
         extra = {"last_signed_voucher": text} if cumulative > view.signed else {}
-        self._persist(m.VoucherSigned(cumulative), **extra)
+        await self._persist_off_loop(m.VoucherSigned(cumulative), **extra)
         self.budget = self.budget.after_signing(view, cumulative)
         self.client.emit("voucher", channelId=self.channel_id, cumulative=str(cumulative))
         body = CommitRequest(directive.delivery_id, signed).to_json()

@@ -198,6 +198,14 @@ async def _consume(response: httpx.Response, meter: Meter | None, on_data: Calla
                    progress: _Progress) -> None:
     """Read SSE frames to the end under the watchdog; an end without `[DONE]` is a dropped
     connection."""
+    if "text/event-stream" not in response.headers.get("content-type", ""):
+        # not a stream after all (e.g. `mpp stream` on a plain paid URL): deliver what was paid for
+        body = await response.aread()
+        if body:
+            progress.data_events += 1
+            on_data(body.decode("utf-8", "replace").removesuffix("\n"))
+        progress.ended = "not-an-event-stream"
+        return
     watchdog = progress.watchdog
     reader = asyncio.current_task()
     assert reader is not None

@@ -27,6 +27,7 @@ from mppcli.client.policy import check_same_terms
 from mppcli.client.txcheck import TopUpIntent, check_top_up
 from mppcli.client.vetting import vet_offer
 from mppcli.errors import InputError, PaymentRejected, PolicyError, ProtocolViolation
+from mppcli.protocol.metering import CHANNEL_HEADER
 from mppcli.protocol.receipt import SessionReceipt
 from mppcli.state.record import ChannelRecord, ChannelStatus, PendingTopUp
 
@@ -46,7 +47,6 @@ class TopUpResult:
     sponsored: bool
 
 
-CHANNEL_HEADER = "X-Payment-Channel"  # asks `mpp serve` for a resume challenge (mppcli.server.app)
 
 
 async def fresh_offer(client: Client, record: ChannelRecord, url: str | None = None) -> Offer:

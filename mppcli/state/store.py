@@ -239,18 +239,25 @@ class ChannelStore:
     def update(self, channel_id: str, change: Callable[[ChannelRecord], ChannelRecord], *,
                wait: float = 0.0) -> ChannelRecord:
         """Apply `change` to the freshest record under the channel lock; write it atomically."""
-        path = self.path_of(channel_id)
         with self.lock(channel_id, wait=wait, purpose="updating the channel"):
-            old = self.get(channel_id)
-            new = change(old)
-            if new.channel_id != old.channel_id:
-                raise InternalError(f"an update tried to turn channel {old.channel_id} into "
-                                    f"{new.channel_id}")
-            new = guard_watermarks(old, new, self._warn)
-            if replace(new, updated_at=old.updated_at) == old:
-                return old
-            new = replace(new, updated_at=max(self._clock(), old.updated_at))
-            self._write(path, new)
+            return self.update_held(channel_id, change)
+
+    def update_held(self, channel_id: str, change: Callable[[ChannelRecord], ChannelRecord]
+                    ) -> ChannelRecord:
+        """`update` for a caller whose process already holds the channel lock, possibly from
+        another thread (the metered stream writes its vouchers from a worker thread so reading
+        goes on during the fsync); the same checks and the same atomic write."""
+        path = self.path_of(channel_id)
+        old = self.get(channel_id)
+        new = change(old)
+        if new.channel_id != old.channel_id:
+            raise InternalError(f"an update tried to turn channel {old.channel_id} into "
+                                f"{new.channel_id}")
+        new = guard_watermarks(old, new, self._warn)
+        if replace(new, updated_at=old.updated_at) == old:
+            return old
+        new = replace(new, updated_at=max(self._clock(), old.updated_at))
+        self._write(path, new)
         return new
 
     def forget(self, channel_id: str, *, wait: float = 0.0) -> ChannelRecord:

@@ -90,7 +90,9 @@ def test_ctrl_c_saves_state_exits_130_and_the_next_run_continues(served: ServerP
     proc.send_signal(signal.SIGINT)
     out, _err = proc.communicate(timeout=60)
     assert proc.returncode == 130, out
-    assert json.loads(out)["error"]["code"] == "E_INTERRUPTED"
+    error = json.loads(out)["error"]
+    assert error["code"] == "E_INTERRUPTED"
+    assert "starts the stream over from its first chunk" in error["hint"], error  # what a rerun does
     record = payer.record(channel)
     signed, accepted = int(record["signedCumulative"]), int(record["acceptedCumulative"])
     assert accepted >= 3 * CHUNK and 0 <= signed - accepted <= CHUNK
@@ -138,3 +140,13 @@ def test_a_channel_the_server_closed_for_idleness_is_replaced(tmp_path: Path) ->
         assert payer.record(old)["status"] == "closed" and payer.record(old)["settled"] == "10000"
     finally:
         server.stop()
+
+
+def test_stream_on_a_plain_paid_url_delivers_the_body(served: ServerProcess, payer: PayerHome) -> None:
+    """#14 item 7: the body was paid for; `mpp stream` prints it instead of throwing it away."""
+    run = stream(payer, f"{served.url}/paid")
+    assert run.exit_code == 0, run
+    assert json.loads(run.stdout)["message"] == "paid content"
+    shown = stream(payer, f"{served.url}/paid", "--json")
+    assert shown.exit_code == 0, shown
+    assert shown.json["ended"] == "not-an-event-stream" and shown.json["dataEvents"] == 1

@@ -89,3 +89,18 @@ def _commit(payer: Payer, http: httpx.Client, directive: Any, watermark: int, lo
     assert answer.status_code == 200, answer.text
     log.commits.append(parse_commit_receipt(answer.json()))
     return watermark + directive.amount
+
+
+def reserve(payer: Payer, amount: int, delivery_id: str, *, key: Any = None,
+            expires_at: int | None = None) -> httpx.Response:
+    """POST a side-channel reservation with the voucher signer's proof (or `key`'s)."""
+    import dataclasses
+    import time
+
+    from mppcli.protocol.metering import DeliveryRequest, sign_reservation
+
+    request = DeliveryRequest(str(payer.channel_id), amount, delivery_id,
+                              expires_at=expires_at or int(time.time()) + 60)
+    proof = sign_reservation(key or payer.signer, request)
+    body = dataclasses.replace(request, proof=proof).to_json()
+    return httpx.post(payer.server.url + "/__402/session/deliveries", json=body)

@@ -6,10 +6,13 @@ test_reference_client.py."""
 
 from __future__ import annotations
 
+import time
+
 import httpx
 
 from mppcli.protocol.auth import new_challenge
 from tests.server.payer import Payer, problem_of, receipt_of
+from tests.server.stream_client import reserve
 from tests.server.test_open import secret_of
 
 PRICE, CHUNK = 10_000, 1_000
@@ -51,24 +54,19 @@ def test_spec_choice_expired_reservations_release_capacity(payer: Payer) -> None
     """The reference keeps metered reservations forever; ours expire and free the deposit."""
     assert payer.open(100_000).status_code == 200
     url = payer.server.url
-
-    def reserve(amount: int, expires_at: int | None = None) -> httpx.Response:
-        body: dict[str, object] = {"sessionId": payer.channel_id, "amount": str(amount)}
-        if expires_at is not None:
-            body["expiresAt"] = expires_at  # already past: no need to wait for the server's clock
-        return httpx.post(url + "/__402/session/deliveries", json=body)
-
-    assert reserve(100_000 - CHUNK).status_code == 200  # live: holds all but one chunk
-    blocked = reserve(2 * CHUNK)
+    soon = int(time.time()) + 1
+    first = reserve(payer, 100_000, "first", expires_at=soon)
+    assert first.status_code == 200
+    blocked = reserve(payer, CHUNK, "blocked")
     assert blocked.status_code == 400 and "exceeds available deposit" in blocked.json()["error"]
-    expired = reserve(CHUNK, expires_at=1)
-    assert expired.status_code == 200
-    assert reserve(CHUNK).status_code == 200  # the expired reservation holds no capacity
+    time.sleep(2.2)  # the server's own clock must pass `soon`: a past expiry is refused at once
     late = httpx.post(
         url + "/__402/session/commit",
-        json={"deliveryId": expired.json()["deliveryId"], "voucher": payer.voucher(CHUNK).to_json()},
+        json={"deliveryId": first.json()["deliveryId"], "voucher": payer.voucher(CHUNK).to_json()},
     )
     assert late.status_code == 400 and "expired" in late.json()["error"]
+    freed = reserve(payer, CHUNK, "freed")
+    assert freed.status_code == 200
 
 
 def test_spec_choice_voucher_on_a_new_channel_challenge_still_works(opened: Payer) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Iterator
 
@@ -10,10 +9,10 @@ import httpx
 import pytest
 from solders.keypair import Keypair
 
-from mppcli.protocol.metering import DeliveryRequest, sign_reservation
 from tests.server.harness import ServerProcess
 from tests.server.payer import Payer, problem_of
 from tests.server.stream_client import consume
+from tests.server.stream_client import reserve as _reserve
 
 CHUNK = 1_000  # --chunk-price 0.001
 
@@ -169,12 +168,3 @@ def test_a_stranger_cannot_reserve_a_payers_deposit(opened: Payer) -> None:
     assert forever.status_code == 400 and "at most 300 seconds" in forever.json()["error"]
     # nothing was locked: the payer itself can still reserve nearly the whole deposit
     assert _reserve(opened, 990_000, "mine").status_code == 200
-
-
-def _reserve(payer: Payer, amount: int, delivery_id: str, *, key: Keypair | None = None,
-             expires_at: int | None = None) -> httpx.Response:
-    request = DeliveryRequest(str(payer.channel_id), amount, delivery_id,
-                              expires_at=expires_at or int(time.time()) + 60)
-    proof = sign_reservation(key or payer.signer, request)
-    body = dataclasses.replace(request, proof=proof).to_json()
-    return httpx.post(payer.server.url + "/__402/session/deliveries", json=body)

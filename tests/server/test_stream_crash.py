@@ -44,5 +44,10 @@ def test_a_chunk_received_is_in_spent_after_the_server_is_killed(tmp_path: Path)
         spent_after_request = receipt_of(payer.pay(CHUNK + PRICE)).spent
         # chunk 1 was paid by the credential; chunks 2..4 were charged before they left
         assert spent_after_request - PRICE >= received * CHUNK, spent_after_request
+        # the close settles at the last accepted voucher; the unvouched chunks are the seller's
+        # loss, logged
+        assert receipt_of(payer.close()).refunded == 1_000_000 - CHUNK - PRICE
+        unvouched = spent_after_request - CHUNK - PRICE
+        assert f"channel {payer.channel_id}: {unvouched} delivered but never vouched for" in server.log()
     finally:
         server.stop()
