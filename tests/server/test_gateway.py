@@ -294,3 +294,32 @@ def test_routes_from_config_toml_and_json_event_lines(upstream: str, tmp_path: P
         "event": "paid", "channel": payer.channel_id, "route": "GET /v1/echo", "amount": "0.02",
         "amountBaseUnits": "20000", "spent": "0.02", "deposit": "0.1",
     }
+
+
+def test_operator_signed_channels_pay_gateway_routes_and_streams(upstream: str, tmp_path: Path) -> None:
+    from tests.server.payer import Payer
+
+    db = tmp_path / "operator.db"
+    server = ServerProcess.start(
+        tmp_path / "home", "--ephemeral", "--db", str(db), "--voucher-signer", "operator",
+        "--upstream", upstream, "--route", "GET /v1/*=0.01", "--route", "GET /v1/events=0.001/event",
+    )
+    try:
+        payer = Payer(server)
+        assert payer.open(deposit=DEPOSIT, path="/v1/echo").status_code == 200
+        channel = str(payer.channel_id)
+        before = len(seen(upstream, "/v1/echo"))
+        used = payer.use("/v1/echo")
+        assert used.status_code == 200 and json.loads(used.content)["path"] == "/v1/echo"
+        assert len(seen(upstream, "/v1/echo")) == before + 1
+        failed = payer.use("/v1/fail")
+        assert failed.status_code == 502 and "payment-receipt" not in failed.headers
+        streamed = payer.use("/v1/events?n=4")
+        assert streamed.status_code == 200
+        data = [line for line in streamed.text.splitlines() if line.startswith("data: {\"n\"")]
+        assert len(data) == 4
+        listed = mpp("--json", "serve", "channels", "--db", str(db))
+        row = next(c for c in listed.json["channels"] if c["channelId"] == channel)
+        assert row["spent"] == row["acceptedCumulative"] == str(PRICE + 4 * EVENT)  # the 502 cost nothing
+    finally:
+        server.stop()
