@@ -87,8 +87,8 @@ HOP_BY_HOP = frozenset(
 )
 # Never forwarded upstream: the payment (and the client's own credential slot), and what we set.
 REQUEST_DROP = HOP_BY_HOP | {"host", "authorization", "x-payment-channel", "payment-receipt"}
-# Never passed back: what the gateway itself decides for a paid answer.
-# The front server sets its own Date and Server.
+# Never passed back: Date and Server (the front server sets its own), and on a paid answer what the
+# gateway itself decides (receipt, caching) or what would read as a payment challenge.
 FREE_DROP = HOP_BY_HOP | {"date", "server"}
 RESPONSE_DROP = FREE_DROP | {"payment-receipt", "cache-control", "www-authenticate"}
 # A body the gateway decoded or re-framed: the upstream's length and encoding no longer hold.
