@@ -123,12 +123,11 @@ def command_page(ctx: click.Context, name: str) -> str:
     lines = header(name, summary(command))
     lines += [".SH SYNOPSIS", f"\\fB{roff(usage(ctx))}\\fR", ".SH DESCRIPTION"]
     lines += paragraphs(command.help or "")
+    options = param_items(ctx)  # a group runnable on its own (`mpp serve`) has options too
+    if options:
+        lines += [".SH OPTIONS", *options]
     if isinstance(command, TyperGroup):
         lines += [".SH COMMANDS", *command_section(ctx)]
-    else:
-        options = param_items(ctx)
-        if options:
-            lines += [".SH OPTIONS", *options]
     lines += examples(name)
     lines += [".SH SEE ALSO", "\\fBmpp\\fR(1)"]
     return "\n".join(lines) + "\n"

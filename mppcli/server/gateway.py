@@ -17,9 +17,11 @@ request runs, inside `charge` and under the channel's lock:
   3. the debit (voucher watermark + spent, and the idempotency entry) is committed;
   4. only then are the upstream's body bytes released to the client.
 
-An answer the upstream gives (2xx, 3xx, 4xx) is the service and is charged: a 4xx is the API's own
-verdict on the request (a validation error costs what a success costs, as with any paid API); only
-5xx, timeouts and connection failures are the gateway's "no answer".
+Only a 2xx answer is charged. The spec issues receipts "only on successful payment responses (2xx
+status codes)" and forbids a `Payment-Receipt` on error responses, and a charge the client cannot
+see confirmed would leave its record behind the server's watermark. So a 1xx/3xx/4xx answer is
+relayed as the upstream gave it, uncharged and without a receipt (the voucher is not accepted and
+the client may sign it again); 5xx, timeouts and connection failures are answered 502/504.
 
 The alternative orders are worse: debit first and refund on failure needs a "refund" state the
 protocol has no word for (a voucher watermark cannot go backwards, so the client would have paid
@@ -85,8 +87,8 @@ HOP_BY_HOP = frozenset(
 )
 # Never forwarded upstream: the payment (and the client's own credential slot), and what we set.
 REQUEST_DROP = HOP_BY_HOP | {"host", "authorization", "x-payment-channel", "payment-receipt"}
-# Never passed back: what the gateway itself decides for a paid answer.
-# The front server sets its own Date and Server.
+# Never passed back: Date and Server (the front server sets its own), and on a paid answer what the
+# gateway itself decides (receipt, caching) or what would read as a payment challenge.
 FREE_DROP = HOP_BY_HOP | {"date", "server"}
 RESPONSE_DROP = FREE_DROP | {"payment-receipt", "cache-control", "www-authenticate"}
 # A body the gateway decoded or re-framed: the upstream's length and encoding no longer hold.
@@ -165,6 +167,14 @@ class BodyTooLarge(Exception):
     pass
 
 
+class Uncharged(Exception):
+    """The upstream answered, but not 2xx: relay its answer, charge nothing (module docstring)."""
+
+    def __init__(self, response: httpx.Response):
+        super().__init__(response.status_code)
+        self.response = response
+
+
 @dataclass
 class Forwarded:
     """The upstream's answer, held open between `prepare` and the response."""
@@ -222,6 +232,8 @@ class Gateway:
             return await gate(route, render, prepare=prepare, respond=respond)
         except UpstreamFailed as failure:
             return failure.answer()
+        except Uncharged as answered:
+            return _relay(_raw(answered.response), answered.response, FREE_DROP, {})
         except BodyTooLarge:
             return problem(413, "Content Too Large", f"the request body exceeds {self.config.max_body} bytes")
         except BaseException:
@@ -242,6 +254,8 @@ class Gateway:
 
     async def _forward(self, request: Request, rule: RouteRule, cache: bool) -> Forwarded:
         answer = Forwarded(await self._send(request))
+        if not 200 <= answer.response.status_code < 300:
+            raise Uncharged(answer.response)
         try:
             if rule.unit == PER_EVENT and request.method != "HEAD" and _is_event_stream(answer.response):
                 answer.events = await _first_event(_events(answer.response.aiter_bytes()))

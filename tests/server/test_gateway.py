@@ -138,6 +138,13 @@ def test_sse_is_billed_per_event_failures_and_unpriced_paths_cost_nothing_and_cl
     record = server_channel(gateway, channel)
     assert (record["spent"], record["acceptedCumulative"]) == (str(spent), str(spent))  # not charged
 
+    missing = payer.mpp("--json", "request", "-X", "POST", "-d", "{}", f"{gateway.url}/v1/gone", "--yes",
+                        "--signer", "payer")
+    assert missing.exit_code == 4 and "404" in missing.json["error"]["message"], missing  # the upstream 404
+    assert len(seen(upstream, "/v1/gone")) == 1
+    record = server_channel(gateway, channel)
+    assert (record["spent"], record["acceptedCumulative"]) == (str(spent), str(spent))  # a 4xx is free
+
     direct = httpx.get(f"{gateway.url}/v1/fail", headers={"Authorization": "Payment not-a-credential"})
     assert direct.status_code == 402  # a priced route asks for payment before forwarding anything
     assert len(seen(upstream, "/v1/fail")) == failing_before + 1
@@ -208,7 +215,7 @@ def test_the_reference_client_pays_a_gateway_route_and_stream(
 def test_an_open_is_not_forwarded_and_an_idempotent_retry_is_answered_from_the_store(
     gateway: ServerProcess, upstream: str
 ) -> None:
-    from tests.server.payer import Payer
+    from tests.server.payer import Payer, challenge_of
 
     def echoes() -> int:
         return len([e for e in seen(upstream, "/v1/echo") if e["method"] == "GET"])
@@ -228,6 +235,14 @@ def test_an_open_is_not_forwarded_and_an_idempotent_retry_is_answered_from_the_s
     assert first.headers["cache-control"] == "private" and first.headers["x-upstream"] == "yes"
     assert echoes() == before + 1  # the retry was answered from the store
     assert server_channel(gateway, str(payer.channel_id))["spent"] == str(PRICE)
+
+    post_challenge = challenge_of(payer.get("/v1/gone", method="POST"))[0]
+    gone = payer.pay(2 * PRICE, "/v1/gone", post_challenge, method="POST")
+    assert gone.status_code == 404 and gone.json() == {"error": "no such thing"}  # relayed as given
+    assert "payment-receipt" not in gone.headers  # spec: no receipt on an error response...
+    assert server_channel(gateway, str(payer.channel_id))["spent"] == str(PRICE)  # ...and no charge
+    again = payer.pay(2 * PRICE, "/v1/echo", challenge)  # the same cumulative now pays a success
+    assert again.status_code == 200 and "payment-receipt" in again.headers
 
 
 @pytest.mark.parametrize(
@@ -279,3 +294,32 @@ def test_routes_from_config_toml_and_json_event_lines(upstream: str, tmp_path: P
         "event": "paid", "channel": payer.channel_id, "route": "GET /v1/echo", "amount": "0.02",
         "amountBaseUnits": "20000", "spent": "0.02", "deposit": "0.1",
     }
+
+
+def test_operator_signed_channels_pay_gateway_routes_and_streams(upstream: str, tmp_path: Path) -> None:
+    from tests.server.payer import Payer
+
+    db = tmp_path / "operator.db"
+    server = ServerProcess.start(
+        tmp_path / "home", "--ephemeral", "--db", str(db), "--voucher-signer", "operator",
+        "--upstream", upstream, "--route", "GET /v1/*=0.01", "--route", "GET /v1/events=0.001/event",
+    )
+    try:
+        payer = Payer(server)
+        assert payer.open(deposit=DEPOSIT, path="/v1/echo").status_code == 200
+        channel = str(payer.channel_id)
+        before = len(seen(upstream, "/v1/echo"))
+        used = payer.use("/v1/echo")
+        assert used.status_code == 200 and json.loads(used.content)["path"] == "/v1/echo"
+        assert len(seen(upstream, "/v1/echo")) == before + 1
+        failed = payer.use("/v1/fail")
+        assert failed.status_code == 502 and "payment-receipt" not in failed.headers
+        streamed = payer.use("/v1/events?n=4")
+        assert streamed.status_code == 200
+        data = [line for line in streamed.text.splitlines() if line.startswith("data: {\"n\"")]
+        assert len(data) == 4
+        listed = mpp("--json", "serve", "channels", "--db", str(db))
+        row = next(c for c in listed.json["channels"] if c["channelId"] == channel)
+        assert row["spent"] == row["acceptedCumulative"] == str(PRICE + 4 * EVENT)  # the 502 cost nothing
+    finally:
+        server.stop()

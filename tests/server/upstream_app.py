@@ -9,6 +9,7 @@ forwarded and how many times.
     GET|POST /v1/echo    JSON echo of the request (201 for a POST)
     GET  /v1/events?n=N  SSE: a comment, then N data events, then the end
     GET  /v1/fail        500
+    GET|POST /v1/gone    404 + JSON
     GET  /free/ping      "pong", with two cookies and Cache-Control max-age=60
     GET  /v1/slow?s=S    "late", after S seconds
 """
@@ -70,6 +71,11 @@ async def fail(request: Request) -> Response:
     return PlainTextResponse("upstream broke", status_code=500)
 
 
+async def gone(request: Request) -> Response:
+    await _remember(request)
+    return JSONResponse({"error": "no such thing"}, status_code=404)
+
+
 async def ping(request: Request) -> Response:
     await _remember(request)
     response = PlainTextResponse("pong", headers={"Cache-Control": "max-age=60"})
@@ -93,6 +99,7 @@ app = Starlette(
         Route("/v1/echo", echo, methods=["GET", "POST", "PUT"]),
         Route("/v1/events", events),
         Route("/v1/fail", fail),
+        Route("/v1/gone", gone, methods=["GET", "POST"]),
         Route("/free/ping", ping),
         Route("/v1/slow", slow),
         Route("/__seen", seen),
