@@ -60,9 +60,11 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("mpp serve --price 0.02 --rpc-port 0 --ephemeral", "A throwaway server with its own prices."),
         ("mpp serve -u devnet --network devnet --operator-keypair op.json --currency USDC",
          "Serve on devnet."),
-        ("mpp serve --upstream http://127.0.0.1:3000 --route 'POST /v1/*=0.01' --route 'GET /events=0.001/event'",
+        ("mpp serve --upstream http://127.0.0.1:3000 --route 'POST /v1/*=0.01' "
+         "--route 'GET /events=0.001/event'",
          "Sell an existing HTTP API: each POST under /v1/ costs 0.01, each event of /events 0.001."),
-        ("mpp serve channels --json", "The server's channels (deposit, accepted, spent, status), while it runs."),
+        ("mpp serve channels --json",
+         "The server's channels (deposit, accepted, spent, status), while it runs."),
     ),
     "mpp-localnet": (
         ("mpp localnet", "Only the embedded ledger, on 127.0.0.1:8899."),
