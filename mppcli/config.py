@@ -67,6 +67,18 @@ def _check_wallet(text: str) -> str:
         raise ValueError(f"{exc.message}; {exc.hint}") from None
 
 
+BUDGET_PERIODS = ("hour", "day", "week", "month")
+_BUDGET = re.compile(r"(\d+(?:\.\d+)?)/(hour|day|week|month)")
+
+
+def _check_budget(text: str) -> str:
+    """`AMOUNT/PERIOD` in token units, such as 5/day (see mppcli.cli.budget)."""
+    if not _BUDGET.fullmatch(text.strip()):
+        raise ValueError(f"{text!r} is not AMOUNT/PERIOD such as 5/day "
+                         f"(periods: {', '.join(BUDGET_PERIODS)})")
+    return text.strip()
+
+
 def _check_amount(text: str) -> str:
     if not _TOKEN_AMOUNT.fullmatch(text.strip()):
         raise ValueError(f"{text!r} is not an amount in token units such as 0.25 or 10")
@@ -109,6 +121,9 @@ SPECS: dict[str, SettingSpec] = {
         SettingSpec("confirm", "MPP_CONFIRM", "first-open",
                     "when to ask before locking funds: first-open|always|never", _one_of(CONFIRM_POLICIES)),
         SettingSpec("output", "MPP_OUTPUT", "text", "default output: text|json", _one_of(OUTPUT_MODES)),
+        SettingSpec("budget", "MPP_BUDGET", None,
+                    "spend limit across commands, AMOUNT/PERIOD in token units such as 5/day "
+                    "(periods: hour, day, week, month; unset: none)", _check_budget),
     )
 }
 
@@ -134,6 +149,7 @@ class Settings:
     max_spend: Setting
     confirm: Setting
     output: Setting
+    budget: Setting
 
     def get(self, key: str) -> Setting:
         setting: Setting = getattr(self, spec_for(key).key)
