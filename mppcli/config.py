@@ -66,6 +66,18 @@ def _check_wallet(text: str) -> str:
         raise ValueError(f"{exc.message}; {exc.hint}") from None
 
 
+BUDGET_PERIODS = ("hour", "day", "week", "month")
+_BUDGET = re.compile(r"(\d+(?:\.\d+)?)/(hour|day|week|month)")
+
+
+def _check_budget(text: str) -> str:
+    """`AMOUNT/PERIOD` in token units, such as 5/day (see mppcli.cli.budget)."""
+    if not _BUDGET.fullmatch(text.strip()):
+        raise ValueError(f"{text!r} is not AMOUNT/PERIOD such as 5/day "
+                         f"(periods: {', '.join(BUDGET_PERIODS)})")
+    return text.strip()
+
+
 def _check_amount(text: str) -> str:
     if not _TOKEN_AMOUNT.fullmatch(text.strip()):
         raise ValueError(f"{text!r} is not an amount in token units such as 0.25 or 10")
@@ -129,6 +141,9 @@ SPECS: dict[str, SettingSpec] = {
         SettingSpec("allow_http", "MPP_ALLOW_HTTP", "false",
                     "send payment credentials over plain http:// to non-loopback hosts: true|false",
                     _check_bool),
+        SettingSpec("budget", "MPP_BUDGET", None,
+                    "spend limit across commands, AMOUNT/PERIOD in token units such as 5/day "
+                    "(periods: hour, day, week, month; unset: none)", _check_budget),
     )
 }
 
@@ -156,6 +171,7 @@ class Settings:
     output: Setting
     max_grace_period: Setting
     allow_http: Setting
+    budget: Setting
 
     def get(self, key: str) -> Setting:
         setting: Setting = getattr(self, spec_for(key).key)

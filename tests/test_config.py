@@ -30,7 +30,7 @@ def test_fresh_home_lists_every_setting_with_its_default(mpp_home: Path) -> None
     run = mpp("config", "list", "--json", home=mpp_home)
     settings = _settings(run)
     assert list(settings) == ["wallet", "rpc_url", "max_spend", "confirm", "output", "max_grace_period",
-                             "allow_http"]
+                             "allow_http", "budget"]
     assert {item["source"] for item in settings.values()} == {"default"}
     assert settings["rpc_url"]["value"] == "https://api.mainnet-beta.solana.com"
     assert settings["confirm"]["value"] == "first-open"

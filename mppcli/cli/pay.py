@@ -7,6 +7,8 @@ Only Typer is imported at module level; the flows load inside the commands.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -88,6 +90,32 @@ def register(app: typer.Typer) -> None:
 
 
 LOST_CHANNEL = "not known to this server"
+BudgetFileOpt = Annotated[Path | None, typer.Option(
+    "--budget-file", metavar="FILE", help='A spend budget for a run of commands: FILE holds {"limit": "2"} '
+                                          '(token units) and mpp keeps "spent" in it; exhausted: exit 5.')]
+
+
+@contextmanager
+def budgeted(env: Env, who: Who, budget_file: Path | None, max_spend: str | None) -> Iterator[str | None]:
+    """Run a paying command within the spend budget (`budget` setting or --budget-file): refuse it
+    when exhausted, cap its --max-spend at what is left, and charge what it signed (#14 item 14)."""
+    from decimal import ROUND_DOWN, Decimal
+
+    from mppcli.cli import budget as b
+    from mppcli.cli.paying import settings
+
+    rule = b.active(env, budget_file)
+    if rule is None:
+        yield max_spend
+        return
+    left = b.remaining_or_refuse(rule, env.clock())
+    given = settings(env, who, max_spend).max_spend.value
+    cap = left if given is None else min(left, Decimal(given))
+    before = b.signed_total(env)
+    try:
+        yield format(cap.quantize(Decimal("0.000001"), rounding=ROUND_DOWN).normalize(), "f")
+    finally:
+        b.charge(rule, b.signed_total(env) - before, env.clock())
 
 
 def lost_channel_hint(exc: Exception) -> None:
@@ -184,7 +212,7 @@ def request_cmd(ctx: typer.Context, url: UrlArg, method: MethodOpt = None, heade
                     help="Give up (exit 3) when the whole operation takes longer.")] = None,
                 silent: Annotated[bool, typer.Option(
                     "--silent", "-s", help="No progress or spend lines on stderr (errors show).")] = False,
-                dry_run: DryRunOpt = False,
+                dry_run: DryRunOpt = False, budget_file: BudgetFileOpt = None,
                 yes: YesOpt = False, signer: SignerOpt = "session", allow_mint: AllowMintOpt = None,
                 wait: WaitOpt = 0.0, wallet: WalletOpt = None, keypair: KeypairOpt = None,
                 rpc: RpcUrlOpt = None,
@@ -194,30 +222,40 @@ def request_cmd(ctx: typer.Context, url: UrlArg, method: MethodOpt = None, heade
         from dataclasses import replace
 
         from mppcli.client.http import request_spec
-        from mppcli.errors import MppError, UsageError
+        from mppcli.errors import UsageError
 
         if silent:
             env = replace(env, verbose=0, silent=True)
         if json_body is not None and data is not None:
             raise UsageError("-d/--data and --json-body both set the body; pass one")
         who = Who(wallet, keypair, rpc, allow_http, wait)
-        options = _options(env, who, deposit=deposit, max_spend=max_spend, idle_timeout=idle_timeout,
-                           yes=yes, signer=signer, allow_mints=allow_mint, channel=channel)
-        spec = request_spec(url, method, header or [], data if json_body is None else json_body)
-        if json_body is not None:
-            spec = spec.with_header("Content-Type", JSON_TYPE).with_header("Accept", JSON_TYPE)
-        _warn_own_authorization(env, header)
-        if dry_run:
-            return _dry_run(env, who, spec, options, max_time)
-        with SpendMeter(env, enabled=not env.json and env.verbose > 0) as meter:
-            try:
-                result = run_flow(env, who, lambda client: _follow(client, spec, options, location), meter,
-                                  max_time=max_time)
-            except MppError as exc:
-                lost_channel_hint(exc)
-                raise
-        return _request_outcome(env, result, output, include, dump_header, fail, url)
+        with budgeted(env, who, budget_file, max_spend) as cap:
+            options = _options(env, who, deposit=deposit, max_spend=cap, idle_timeout=idle_timeout,
+                               yes=yes, signer=signer, allow_mints=allow_mint, channel=channel)
+            spec = request_spec(url, method, header or [], data if json_body is None else json_body)
+            if json_body is not None:
+                spec = spec.with_header("Content-Type", JSON_TYPE).with_header("Accept", JSON_TYPE)
+            _warn_own_authorization(env, header)
+            if dry_run:
+                return _dry_run(env, who, spec, options, max_time)
+            return _paid_request(env, who, spec, options, location, max_time, output, include, dump_header,
+                                 fail, url)
     run(ctx, json, action)
+
+
+def _paid_request(env: Env, who: Who, spec: Any, options: PayOptions, location: bool,
+                  max_time: float | None, output: Path | None, include: bool, dump_header: Path | None,
+                  fail: bool, url: str) -> Outcome | None:
+    from mppcli.errors import MppError
+
+    with SpendMeter(env, enabled=not env.json and env.verbose > 0) as meter:
+        try:
+            result = run_flow(env, who, lambda client: _follow(client, spec, options, location), meter,
+                              max_time=max_time)
+        except MppError as exc:
+            lost_channel_hint(exc)
+            raise
+    return _request_outcome(env, result, output, include, dump_header, fail, url)
 
 
 def _warn_own_authorization(env: Env, headers: list[str] | None) -> None:
@@ -357,18 +395,22 @@ def stream_cmd(ctx: typer.Context, url: UrlArg, method: MethodOpt = None, header
                    help="End the stream (exit 3) after this long without a data or metering event; "
                         "keep-alive comments do not count.")] = 60.0,
                dry_run: DryRunOpt = False, yes: YesOpt = False, signer: SignerOpt = "session",
-               allow_mint: AllowMintOpt = None, wait: WaitOpt = 0.0, wallet: WalletOpt = None,
-               keypair: KeypairOpt = None, rpc: RpcUrlOpt = None, json: JsonOpt = False,
-               allow_http: AllowHttpOpt = False) -> None:
+               allow_mint: AllowMintOpt = None, budget_file: BudgetFileOpt = None, wait: WaitOpt = 0.0,
+               wallet: WalletOpt = None, keypair: KeypairOpt = None, rpc: RpcUrlOpt = None,
+               json: JsonOpt = False, allow_http: AllowHttpOpt = False) -> None:
     """Consume a metered SSE stream, committing vouchers as the server meters."""
     def action(env: Env) -> Outcome | None:
+        who = Who(wallet, keypair, rpc, allow_http, wait)
+        with budgeted(env, who, budget_file, max_spend) as cap:
+            return streaming(env, who, cap)
+
+    def streaming(env: Env, who: Who, cap: str | None) -> Outcome | None:
         from mppcli.client.events import Event
         from mppcli.client.http import request_spec
         from mppcli.client.stream import stream
         from mppcli.errors import Interrupted, MppError
 
-        who = Who(wallet, keypair, rpc, allow_http, wait)
-        options = _options(env, who, deposit=deposit, max_spend=max_spend, idle_timeout=idle_timeout,
+        options = _options(env, who, deposit=deposit, max_spend=cap, idle_timeout=idle_timeout,
                            yes=yes, signer=signer, allow_mints=allow_mint, channel=channel, retries=retries)
         spec = request_spec(url, method, header or [], data)
         _warn_own_authorization(env, header)

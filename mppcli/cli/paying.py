@@ -126,8 +126,10 @@ def _payer(env: Env, who: Who) -> Payer:
 
 
 def _asker(env: Env) -> Callable[[str], Awaitable[bool]]:
+    from mppcli.cli.units import with_symbols
+
     async def ask(question: str) -> bool:
-        print(f"{question} [y/N]: ", end="", file=env.stderr, flush=True)
+        print(f"{with_symbols(question)} [y/N]: ", end="", file=env.stderr, flush=True)
         answer = await asyncio.to_thread(sys.stdin.readline)
         return answer.strip().lower() in ("y", "yes")
 

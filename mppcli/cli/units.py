@@ -30,6 +30,21 @@ def symbol_of(network: str, mint: str) -> str | None:
     return None
 
 
+def with_symbols(text: str) -> str:
+    """`text` with each known mint address written as its symbol (`of USDC`, not `of EPjF…`)."""
+    import re
+
+    def symbol(match: re.Match[str]) -> str:
+        address = match.group(0)
+        for network in ("mainnet", "devnet", "localnet"):
+            known = symbol_of(network, address)
+            if known:
+                return known
+        return address
+
+    return re.sub(r"\b[1-9A-HJ-NP-Za-km-z]{32,44}\b", symbol, text)
+
+
 def token_text(amount: int, decimals: int, network: str, mint: str) -> str:
     """`0.25 USDC`; for a mint with no known symbol, `0.25 (mint EPjF…Dt1v)`."""
     from mppcli.protocol.amounts import format_amount

@@ -19,6 +19,7 @@ from mppcli.cli.output import Outcome
 from mppcli.cli.runtime import run
 
 if TYPE_CHECKING:
+    from mppcli.cli.budget import Standing
     from mppcli.cli.env import Env
     from mppcli.wallet.index import WalletInfo
     from mppcli.wallet.keystore import Keystore
@@ -138,8 +139,19 @@ def show_cmd(ctx: typer.Context,
         human = [f"wallet   {_shown(info)}"]
         human += [f"balance  {b['display']}" for b in balances or []]
         human += [f"balances {note}"] if note else []
+        budget = _budget_standing(env)
+        data["budget"] = budget.to_json() if budget else None
+        human += [f"budget   {budget.text()}"] if budget else []
         return Outcome(data, "\n".join(human))
     run(ctx, json, action)
+
+
+def _budget_standing(env: Env) -> Standing | None:
+    """The spend budget (`mpp config set budget 5/day`) and what is spent of it, if one is set."""
+    from mppcli.cli import budget
+
+    rule = budget.active(env, None)
+    return budget.standing(rule, env.clock()) if rule else None
 
 
 def _current_wallet(env: Env, name: str | None) -> WalletInfo:

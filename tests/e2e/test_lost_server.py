@@ -3,6 +3,7 @@ through the real `mpp` against `mpp serve` on a standalone `mpp localnet`."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,6 +59,11 @@ def test_after_a_server_lost_its_state_the_hint_says_force_or_new(localnet: Loca
         by_id = {entry["channelId"]: entry for entry in closed.json["channels"]}
         assert by_id[fresh.json["channelId"]]["status"] == "closed", by_id
         assert by_id[lost]["status"] == "failed" and "--force" in by_id[lost]["error"]["hint"], by_id
+
+        forced = payer.mpp("close", lost, "--force", "--yes")  # what the hint says, in human form
+        assert forced.exit_code == 0, forced
+        local_iso = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d"
+        assert re.search(f"finalize after {local_iso} ", forced.stdout), forced
     finally:
         second.stop()
 

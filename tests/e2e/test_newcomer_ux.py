@@ -171,3 +171,32 @@ def test_curl_essentials(served: ServerProcess, payer: PayerHome, side_server: s
     finally:
         silent_server.close()
     assert timed.exit_code == 3 and "--max-time" in timed.json["error"]["message"], timed
+
+
+def test_the_first_deposit_question_names_the_token_by_symbol(served: ServerProcess,
+                                                              payer: PayerHome) -> None:
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "MPP_RPC_URL", "MPP_WALLET")}
+    env["MPP_HOME"] = str(payer.home)
+    proc = subprocess.Popen([sys.executable, "-m", "mppcli", *payer.args("open", f"{served.url}/paid")],
+                            stdin=slave, stderr=slave, stdout=subprocess.PIPE, env=env)
+    os.close(slave)
+    seen = b""
+    while b"[y/N]" not in seen:
+        ready, _, _ = select.select([master], [], [], 120)
+        assert ready, seen
+        chunk = os.read(master, 4096)
+        assert chunk, seen
+        seen += chunk
+    os.write(master, b"n\n")
+    assert proc.wait(120) == 5
+    os.close(master)
+    question = seen.decode()
+    assert "Deposit 0.05 of USDC into a payment channel" in question, question
+    assert str(served.ready["mint"]) not in question

@@ -111,7 +111,7 @@ def test_request_include_and_output_file(served: ServerProcess, payer: PayerHome
     saved = payer.mpp("request", f"{served.url}/paid", "-o", str(target))
     assert saved.exit_code == 0 and saved.stdout == "", saved
     assert json.loads(target.read_text())["acceptedCumulative"] == "2000"
-    assert "paid 0.001 on channel" in saved.stderr
+    assert "paid 0.001 USDC on channel" in saved.stderr  # token units and symbol (#14 item 3)
 
 
 def test_a_payer_without_sol_opens_and_tops_up_in_the_sponsored_form(served: ServerProcess,
