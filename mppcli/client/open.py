@@ -100,7 +100,7 @@ def _plan(offer: Offer, options: PayOptions, budget: m.Budget, token_program: st
                                requested=token_amount(options.deposit, decimals, "--deposit"),
                                budget=budget)
     fee_payer = details.fee_payer_key if details.fee_payer and details.fee_payer_key else payer
-    if details.effective_voucher_signer == "operator":
+    if details.effective_voucher_signer == VoucherSigner.OPERATOR:
         kind = SignerKind.OPERATOR
     else:
         kind = SignerKind.PAYER if options.signer == "payer" else SignerKind.SESSION

@@ -10,6 +10,8 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
+from mppcli.protocol.session import VOUCHER_SIGNERS, VoucherSigner
+
 # Spec RECOMMENDED values and the reference's defaults (PROTOCOL-NOTES §2, §10).
 DEFAULT_GRACE_PERIOD = 900
 DEFAULT_CHALLENGE_TTL = 300
@@ -56,7 +58,7 @@ class ServerConfig:
     price: int = 10_000
     chunk_price: int = 1_000
     fee_payer: bool = True
-    voucher_signer: str = "client"
+    voucher_signer: str = VoucherSigner.CLIENT
     idle_timeout_options: tuple[int, ...] | None = DEFAULT_IDLE_OPTIONS
     default_idle_timeout: int = DEFAULT_IDLE_TIMEOUT
     grace_period: int = DEFAULT_GRACE_PERIOD
@@ -136,7 +138,7 @@ def validate_config(config: ServerConfig) -> None:
             raise ValueError("--idle-timeout-options must be strictly increasing")
     if not 1 <= config.default_idle_timeout <= MAX_IDLE_TIMEOUT:
         raise ValueError("the default idle timeout must be 1..2592000 seconds")
-    if config.voucher_signer not in ("client", "operator"):
+    if config.voucher_signer not in VOUCHER_SIGNERS:
         raise ValueError("--voucher-signer must be client or operator")
     if (
         config.min_deposit is not None
@@ -148,7 +150,7 @@ def validate_config(config: ServerConfig) -> None:
         config.price, config.chunk_price
     ):
         raise ValueError("--min-voucher-delta exceeds the price: no voucher could ever pay exactly")
-    if config.voucher_signer == "operator" and config.voucher_key is None:
+    if config.voucher_signer == VoucherSigner.OPERATOR and config.voucher_key is None:
         raise ValueError("operator-signed vouchers need a voucher key")
     if str(config.recipient_signer.pubkey()) != config.recipient:
         raise ValueError("the recipient keypair does not match --recipient")

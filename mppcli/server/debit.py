@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from mppcli.protocol.actions import UseAction, VoucherAction
 from mppcli.protocol.receipt import format_receipt
+from mppcli.protocol.session import VoucherSigner
 from mppcli.protocol.voucher import Voucher, sign_voucher
 from mppcli.server import problems
 from mppcli.server.challenges import Echo, Route
@@ -88,7 +89,7 @@ def _replay(state: ChannelState, cached: tuple[str, CachedResponse]) -> Charged:
 def _accept_voucher(
     ctx: ServerContext, state: ChannelState, action: VoucherAction, cost: int, pending: int
 ) -> ChannelState:
-    if state.voucher_signer != "client":
+    if state.voucher_signer != VoucherSigner.CLIENT:
         raise problems.failed("the voucher action is only valid for a client-signed channel")
     signed = action.voucher
     cumulative = signed.voucher.cumulative_amount
@@ -121,7 +122,7 @@ def _operator_debit(
 
 def check_bearer(state: ChannelState, echo: Echo | None, authentication: dict[str, str]) -> None:
     """Spec (Session Bearer Proof): the proof bound at open, echoing the opening challenge."""
-    if state.voucher_signer != "operator" or state.authentication is None:
+    if state.voucher_signer != VoucherSigner.OPERATOR or state.authentication is None:
         raise problems.failed("this channel has no bearer proof binding (it is not operator-signed)")
     if echo is not None and echo.challenge.id != state.opening_challenge_id:
         raise problems.failed(

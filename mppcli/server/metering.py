@@ -33,6 +33,7 @@ from mppcli.protocol.metering import (
     usage_frame,
 )
 from mppcli.protocol.receipt import format_receipt
+from mppcli.protocol.session import VoucherSigner
 from mppcli.server import problems
 from mppcli.server.challenges import Route
 from mppcli.server.context import ServerContext, receipt
@@ -80,7 +81,7 @@ def _usable(ctx: ServerContext, channel_id: str) -> ChannelState:
         raise SideChannelError(f"channel {channel_id} is already closed")
     if not state.is_open:
         raise SideChannelError(f"channel {channel_id} close is pending; no further deliveries accepted")
-    if state.voucher_signer != "client":
+    if state.voucher_signer != VoucherSigner.CLIENT:
         raise SideChannelError("metered deliveries need a client-signed channel")
     return state
 
@@ -255,7 +256,7 @@ class StreamRun:
                 return reason
             state = self.ctx.store.channel(self.channel_id)
             assert state is not None
-            if state.voucher_signer == "operator":
+            if state.voucher_signer == VoucherSigner.OPERATOR:
                 signed = operator_sign(self.ctx, state, self.route.price)
                 self.ctx.store.save(signed)
                 return None
@@ -271,7 +272,7 @@ class StreamRun:
         if state is None or not state.is_open:
             return "channel-closing"
         pending = self.ctx.pending(self.channel_id)
-        if state.voucher_signer == "operator":
+        if state.voucher_signer == VoucherSigner.OPERATOR:
             return None if state.available(pending) >= self.route.price else "insufficient-deposit"
         self.outstanding = [d for d in self.outstanding if _is_pending(self.ctx, d)]
         if len(self.outstanding) >= self.ctx.config.stream.credit:
