@@ -71,7 +71,7 @@ async def open_channel(client: Client, spec: RequestSpec, offer: Offer, options:
     origin, payer = origin_of(spec.url), str(client.payer.pubkey)
     with client.store.open_lock(payer, origin):
         if options.channel == "auto":
-            existing = records.live_for(client.store, origin, payer, offer.terms())
+            existing = records.reusable(client.store, origin, payer, offer.terms())
             if existing is not None:
                 return existing, budget
         _no_unresolved_open(client, origin, payer)
