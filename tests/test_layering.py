@@ -449,3 +449,21 @@ def test_no_cycle_between_packages() -> None:
 def test_cycle_checker(texts: dict[str, str], module_level_only: bool, expected: list[list[str]]) -> None:
     sources = [_source(module, text, is_package=module == "mppcli.p") for module, text in texts.items()]
     assert cycles(import_graph(sources, module_level_only)) == expected
+
+
+# --- one source per fact: the voucher-signer modes ----------------------------------------------
+
+
+def test_the_voucher_signer_modes_are_written_once() -> None:
+    """Every comparison uses `protocol.session.VoucherSigner`; no module spells the modes itself."""
+    spelled = []
+    for source in SOURCES:
+        for node in ast.walk(source.tree):
+            if isinstance(node, ast.Compare):
+                operands = [node.left, *node.comparators]
+                texts = [o.value for o in operands if isinstance(o, ast.Constant)]
+                tuples = [e.value for o in operands if isinstance(o, ast.Tuple)
+                          for e in o.elts if isinstance(e, ast.Constant)]
+                if {"client", "operator"} & set(texts + tuples):
+                    spelled.append(f"{source.module}:{node.lineno}")
+    assert spelled == []

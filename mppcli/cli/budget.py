@@ -107,8 +107,8 @@ def charge(budget: Budget, amount: Decimal, now: float) -> None:
     import hashlib
 
     from mppcli.paths import ensure_private_dir
-    from mppcli.state.atomic import atomic_write
-    from mppcli.state.locks import file_lock
+    from mppcli.files.atomic import atomic_write
+    from mppcli.files.locks import file_lock
 
     name = hashlib.sha256(str(budget.ledger.resolve()).encode()).hexdigest()[:16]
     locks = ensure_private_dir(budget.locks)

@@ -262,6 +262,7 @@ def _serve_table(path: Path) -> dict[str, Any]:
 def _options(v: dict[str, Any]) -> ServeOptions:
     from mppcli.config import resolve_rpc_url
     from mppcli.errors import UsageError
+    from mppcli.protocol.session import VOUCHER_SIGNERS
     from mppcli.server.config import StreamPolicy
     from mppcli.server.runner import ServeOptions
 
@@ -284,7 +285,7 @@ def _options(v: dict[str, Any]) -> ServeOptions:
             currency=v["currency"],
             price=str(v["price"]),
             chunk_price=str(v["chunk_price"]),
-            voucher_signer=_choice(str(v["voucher_signer"]), ("client", "operator"), "--voucher-signer"),
+            voucher_signer=_choice(str(v["voucher_signer"]), VOUCHER_SIGNERS, "--voucher-signer"),
             idle_timeout_options=_idle_options(str(v["idle_timeout_options"])),
             default_idle_timeout=int(v["idle_timeout"]),
             grace_period=int(v["grace_period"]),

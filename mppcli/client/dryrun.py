@@ -1,7 +1,7 @@
 """`--dry-run`: what a paid request, stream or open would cost and deposit, from the challenge alone.
 
 One unpaid request fetches the 402 challenge; the channel choice and the deposit are computed the
-way the real flow computes them (`records.live_for`, `machine.choose_deposit`), and nothing is
+way the real flow computes them (`records.reusable`, `machine.choose_deposit`), and nothing is
 signed, recorded or sent on chain. A deposit the real flow would refuse (cap below the server's
 minimum) raises the same PolicyError, so a dry run answers "would this be refused?" too.
 """
@@ -70,5 +70,5 @@ def _existing(client: Client, spec: RequestSpec, offer: Any, options: PayOptions
     if options.channel != "auto":
         record = client.store.find(options.channel)
         return record.channel_id if record.status is ChannelStatus.OPEN else None
-    live = records.live_for(client.store, origin_of(spec.url), str(client.payer.pubkey), offer.terms())
+    live = records.reusable(client.store, origin_of(spec.url), str(client.payer.pubkey), offer.terms())
     return live.channel_id if live is not None else None

@@ -75,7 +75,7 @@ async def open_channel(client: Client, spec: RequestSpec, offer: Offer, options:
     origin, payer = origin_of(spec.url), str(client.payer.pubkey)
     with client.store.open_lock(payer, origin):
         if options.channel == "auto":
-            existing = records.live_for(client.store, origin, payer, offer.terms())
+            existing = records.reusable(client.store, origin, payer, offer.terms())
             if existing is not None:
                 return existing, budget
         _no_unresolved_open(client, origin, payer)
@@ -106,7 +106,7 @@ def _plan(offer: Offer, options: PayOptions, budget: m.Budget, token_program: st
                                requested=token_amount(options.deposit, decimals, "--deposit"),
                                budget=budget)
     fee_payer = details.fee_payer_key if details.fee_payer and details.fee_payer_key else payer
-    if details.effective_voucher_signer == "operator":
+    if details.effective_voucher_signer == VoucherSigner.OPERATOR:
         kind = SignerKind.OPERATOR
     else:
         kind = SignerKind.PAYER if options.signer == "payer" else SignerKind.SESSION

@@ -37,10 +37,10 @@ def terms_of(record: ChannelRecord) -> SessionTerms:
     return SessionTerms(record.network, record.program_id, record.mint, record.payee)
 
 
-def live_for(store: ChannelStore, origin: str, payer: str, offered: OfferedTerms) -> ChannelRecord | None:
-    """The channel this payer already has open with this server, if any.
+def reusable(store: ChannelStore, origin: str, payer: str, offered: OfferedTerms) -> ChannelRecord | None:
+    """The channel this payer already has open with this server, if any (open: not merely live).
 
-    A live channel of this payer at this origin whose terms differ from the new challenge means
+    An open channel of this payer at this origin whose terms differ from the new challenge means
     the server changed network, program, mint or payee mid-session: a protocol violation.
     """
     candidates = [r for r in store.list(include_closed=False).records

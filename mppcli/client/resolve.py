@@ -32,7 +32,7 @@ async def channel_for(client: Client, spec: RequestSpec, offer: Offer, options: 
         return record, budget
     if options.channel == "auto":
         await settle_openings(client, origin_of(spec.url))
-        live = records.live_for(client.store, origin_of(spec.url), str(client.payer.pubkey), offer.terms())
+        live = records.reusable(client.store, origin_of(spec.url), str(client.payer.pubkey), offer.terms())
         if live is not None:
             await vet_offer(client, offer, options, opening=False)
             return live, budget

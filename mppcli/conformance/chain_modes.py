@@ -35,7 +35,7 @@ from mppcli.protocol.fields import (
     need_pubkey,
     need_u64,
 )
-from mppcli.protocol.session import SessionRequest, SplitEntry, parse_session_request
+from mppcli.protocol.session import SessionRequest, SplitEntry, VoucherSigner, parse_session_request
 from mppcli.protocol.voucher import parse_signed_voucher
 
 Mode = Callable[[dict[str, Any]], dict[str, Any]]
@@ -145,7 +145,7 @@ def open_terms(request: SessionRequest, server_fee_payer: str | None = None) -> 
     if sponsor is not None and server_fee_payer is not None and sponsor != server_fee_payer:
         raise MalformedError(f"the challenge's feePayerKey {sponsor} is not the server's fee payer "
                              f"{server_fee_payer}")
-    operator = details.operator if details.effective_voucher_signer == "operator" else None
+    operator = details.operator if details.effective_voucher_signer == VoucherSigner.OPERATOR else None
     return OpenTerms(
         program_id=Pubkey.from_string(details.channel_program),
         recipient=Pubkey.from_string(request.recipient), mint=Pubkey.from_string(request.mint),

@@ -32,7 +32,7 @@ from mppcli.protocol.fields import (
     need_u64,
     refuse,
 )
-from mppcli.protocol.session import U32_MAX, SplitEntry, parse_splits
+from mppcli.protocol.session import U32_MAX, SplitEntry, VoucherSigner, parse_splits
 from mppcli.protocol.voucher import SignedVoucher, parse_signed_voucher
 
 ACTIONS = ("open", "voucher", "use", "topUp", "close")
@@ -211,7 +211,7 @@ _PARSERS: dict[str, Callable[[dict[str, Any]], Action]] = {
 
 def check_mode(action: Action, voucher_signer: str) -> None:
     """The spec's per-voucherSigner rules for each action."""
-    operator = voucher_signer == "operator"
+    operator = voucher_signer == VoucherSigner.OPERATOR
     if isinstance(action, VoucherAction) and operator:
         raise MalformedError("the voucher action is only valid for a client-signed channel; use 'use'")
     if isinstance(action, UseAction) and not operator:

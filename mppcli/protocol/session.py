@@ -20,6 +20,7 @@ Unknown fields are ignored (the core scheme says so) and dropped by `to_json()`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from mppcli.errors import MalformedError
@@ -43,7 +44,16 @@ from mppcli.protocol.fields import (
 )
 
 NETWORKS = ("mainnet", "devnet", "localnet")
-VOUCHER_SIGNERS = ("client", "operator")
+
+
+class VoucherSigner(StrEnum):
+    """Who signs vouchers on a channel (spec: `voucherSigner`); a str, so it compares with wire text."""
+
+    CLIENT = "client"
+    OPERATOR = "operator"
+
+
+VOUCHER_SIGNERS = tuple(VoucherSigner)
 TOKEN_PROGRAM = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
 TOKEN_2022_PROGRAM = "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb"
 MAX_IDLE_TIMEOUT_SECONDS = 2_592_000  # 30 days
@@ -93,9 +103,9 @@ class MethodDetails:
     version: int | None = None
 
     @property
-    def effective_voucher_signer(self) -> str:
+    def effective_voucher_signer(self) -> VoucherSigner:
         """`client` unless the challenge says `operator` (the spec's default)."""
-        return self.voucher_signer or "client"
+        return VoucherSigner(self.voucher_signer or VoucherSigner.CLIENT)
 
     @property
     def is_resume(self) -> bool:
@@ -304,7 +314,7 @@ def _check_new_or_resume(details: MethodDetails) -> None:
 def _check_roles(details: MethodDetails) -> None:
     if details.fee_payer and details.fee_payer_key is None:
         raise MalformedError("methodDetails.feePayerKey is required when methodDetails.feePayer is true")
-    if details.effective_voucher_signer == "operator" and details.operator is None:
+    if details.effective_voucher_signer == VoucherSigner.OPERATOR and details.operator is None:
         raise MalformedError("methodDetails.operator is required when voucherSigner is 'operator'")
 
 

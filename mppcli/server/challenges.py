@@ -17,7 +17,13 @@ from typing import Any
 
 from mppcli.errors import MalformedError
 from mppcli.protocol.auth import Challenge, format_rfc3339, is_expired, new_challenge, verify_challenge_id
-from mppcli.protocol.session import MethodDetails, SessionRequest, SplitEntry, parse_session_request
+from mppcli.protocol.session import (
+    MethodDetails,
+    SessionRequest,
+    SplitEntry,
+    VoucherSigner,
+    parse_session_request,
+)
 from mppcli.server import problems
 from mppcli.server.config import ServerConfig
 from mppcli.server.state import ChannelState
@@ -81,7 +87,7 @@ class Issuer:
             fee_payer=True if c.fee_payer else None,
             fee_payer_key=c.operator_key if c.fee_payer else None,
             voucher_signer=c.voucher_signer,
-            operator=c.voucher_operator if c.voucher_signer == "operator" else None,
+            operator=c.voucher_operator if c.voucher_signer == VoucherSigner.OPERATOR else None,
             min_voucher_delta=c.min_voucher_delta,
             distribution_splits=splits,
             **changes,
@@ -147,8 +153,8 @@ class Issuer:
             ),
             (
                 "operator",
-                d.operator if c.voucher_signer == "operator" else None,
-                c.voucher_operator if c.voucher_signer == "operator" else None,
+                d.operator if c.voucher_signer == VoucherSigner.OPERATOR else None,
+                c.voucher_operator if c.voucher_signer == VoucherSigner.OPERATOR else None,
             ),
         )
         for name, echoed, ours in pinned:

@@ -10,6 +10,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
+from mppcli.protocol.session import VOUCHER_SIGNERS, VoucherSigner
 from mppcli.server.credit import DEFAULT_CREDIT, parse_credit
 
 # Spec RECOMMENDED values and the reference's defaults (PROTOCOL-NOTES §2, §10).
@@ -59,7 +60,7 @@ class ServerConfig:
     price: int = 10_000
     chunk_price: int = 1_000
     fee_payer: bool = True
-    voucher_signer: str = "client"
+    voucher_signer: str = VoucherSigner.CLIENT
     idle_timeout_options: tuple[int, ...] | None = DEFAULT_IDLE_OPTIONS
     default_idle_timeout: int = DEFAULT_IDLE_TIMEOUT
     grace_period: int = DEFAULT_GRACE_PERIOD
@@ -141,7 +142,7 @@ def validate_config(config: ServerConfig) -> None:
         raise ValueError("the default idle timeout must be 1..2592000 seconds")
     if not 0 <= config.clock_skew <= MAX_CLOCK_SKEW:
         raise ValueError(f"--clock-skew must be 0..{MAX_CLOCK_SKEW} seconds")
-    if config.voucher_signer not in ("client", "operator"):
+    if config.voucher_signer not in VOUCHER_SIGNERS:
         raise ValueError("--voucher-signer must be client or operator")
     if (
         config.min_deposit is not None
@@ -154,7 +155,7 @@ def validate_config(config: ServerConfig) -> None:
     ):
         raise ValueError("--min-voucher-delta exceeds the price: no voucher could ever pay exactly")
     parse_credit(config.stream.credit, config.chunk_price, config.decimals)
-    if config.voucher_signer == "operator" and config.voucher_key is None:
+    if config.voucher_signer == VoucherSigner.OPERATOR and config.voucher_key is None:
         raise ValueError("operator-signed vouchers need a voucher key")
     if str(config.recipient_signer.pubkey()) != config.recipient:
         raise ValueError("the recipient keypair does not match --recipient")

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from mppcli.protocol.actions import UseAction, VoucherAction
 from mppcli.protocol.receipt import format_receipt
+from mppcli.protocol.session import VoucherSigner
 from mppcli.protocol.voucher import Voucher, sign_voucher
 from mppcli.server import problems
 from mppcli.server.challenges import Echo, Route
@@ -89,7 +90,7 @@ def _authenticate(
     if isinstance(action, UseAction):
         check_bearer(state, echo, action.authentication.to_json())
         return
-    if state.voucher_signer != "client":
+    if state.voucher_signer != VoucherSigner.CLIENT:
         raise problems.failed("the voucher action is only valid for a client-signed channel")
     check_binding(state, action.voucher)
     check_signature_and_expiry(state, action.voucher, ctx.clock(), ctx.config.clock_skew)
@@ -154,7 +155,7 @@ def _operator_debit(ctx: ServerContext, state: ChannelState, cost: int, pending:
 
 def check_bearer(state: ChannelState, echo: Echo | None, authentication: dict[str, str]) -> None:
     """Spec (Session Bearer Proof): the proof bound at open, echoing the opening challenge."""
-    if state.voucher_signer != "operator" or state.authentication is None:
+    if state.voucher_signer != VoucherSigner.OPERATOR or state.authentication is None:
         raise problems.failed("this channel has no bearer proof binding (it is not operator-signed)")
     if echo is not None and echo.challenge.id != state.opening_challenge_id:
         raise problems.failed(

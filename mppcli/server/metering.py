@@ -39,6 +39,7 @@ from mppcli.protocol.metering import (
     verify_reservation,
 )
 from mppcli.protocol.receipt import format_receipt
+from mppcli.protocol.session import VoucherSigner
 from mppcli.protocol.voucher import DEFAULT_EXPIRES_AT
 from mppcli.server import problems
 from mppcli.server.challenges import Route
@@ -102,7 +103,7 @@ def _usable(ctx: ServerContext, channel_id: str) -> ChannelState:
         raise SideChannelError(f"channel {channel_id} is already closed")
     if not state.is_open:
         raise SideChannelError(f"channel {channel_id} close is pending; no further deliveries accepted")
-    if state.voucher_signer != "client":
+    if state.voucher_signer != VoucherSigner.CLIENT:
         raise SideChannelError("metered deliveries need a client-signed channel")
     return state
 
@@ -348,7 +349,7 @@ class StreamRun:
             assert count == 1 and self._ahead is not None
             frames, self._ahead = [self._ahead], None
         state = self.ctx.store.channel(self.channel_id)
-        if state is not None and state.voucher_signer == "client":
+        if state is not None and state.voucher_signer == VoucherSigner.CLIENT:
             self.directives += 1
             self.last = MeteringDirective(
                 f"{self.stream_id}:{self.directives}",
@@ -374,7 +375,7 @@ class StreamRun:
             state = self.ctx.store.channel(self.channel_id)
             assert state is not None
             cost = count * self.route.price
-            if state.voucher_signer == "operator":
+            if state.voucher_signer == VoucherSigner.OPERATOR:
                 self.ctx.store.save(operator_sign(self.ctx, state, cost))
                 return count
             self.metered += cost
@@ -402,7 +403,7 @@ class StreamRun:
         price, pending = self.route.price, self.ctx.pending(self.channel_id)
         one_at_a_time = self.ctx.config.stream.interval or self.source is not None
         want = min(self.chunks - self.delivered, 1 if one_at_a_time else BATCH_CHUNKS)
-        if state.voucher_signer == "operator":
+        if state.voucher_signer == VoucherSigner.OPERATOR:
             fits = state.available(pending) // price
             return (min(want, fits), "") if fits else (0, "insufficient-deposit")
         by_deposit = max(0, state.deposit - pending - max(state.spent, state.accepted)) // price
@@ -416,7 +417,7 @@ class StreamRun:
     def unvouched(self) -> int:
         """What this stream delivered that no accepted voucher covers yet (the seller's risk)."""
         state = self.ctx.store.channel(self.channel_id)
-        if state is None or state.voucher_signer != "client":
+        if state is None or state.voucher_signer != VoucherSigner.CLIENT:
             return 0
         return max(0, min(self.metered, state.spent - state.accepted))
 

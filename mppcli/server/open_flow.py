@@ -29,6 +29,7 @@ from mppcli.chain.verify import (
 )
 from mppcli.protocol.actions import OpenAction
 from mppcli.protocol.bearer import verify_bearer
+from mppcli.protocol.session import VoucherSigner
 from mppcli.server import problems
 from mppcli.server.chainport import ChainMismatch
 from mppcli.server.challenges import Echo
@@ -104,7 +105,7 @@ async def _open_new(ctx: ServerContext, echo: Echo, action: OpenAction) -> Chann
 def _check_proof(echo: Echo, action: OpenAction) -> None:
     """Spec step 12: operator channels bind the payer's bearer proof to this challenge and channel."""
     auth = action.authentication
-    if echo.details.effective_voucher_signer != "operator":
+    if echo.details.effective_voucher_signer != VoucherSigner.OPERATOR:
         if auth is not None:
             raise problems.malformed("authentication must be absent for a client-signed channel")
         return
@@ -131,7 +132,7 @@ def _expectations(echo: Echo, action: OpenAction, slot: int) -> OpenExpectations
         fee_payer=Pubkey.from_string(d.fee_payer_key) if d.fee_payer and d.fee_payer_key else None,
         minimum_deposit=request.minimum_deposit,
         operator=Pubkey.from_string(d.operator)
-        if d.effective_voucher_signer == "operator" and d.operator
+        if d.effective_voucher_signer == VoucherSigner.OPERATOR and d.operator
         else None,
         idle_timeout_options=d.idle_timeout_options_seconds,
     )

@@ -27,6 +27,7 @@ from mppcli.chain.transactions import settlement_instructions
 from mppcli.chain.txcodec import partial_sign
 from mppcli.errors import MalformedError, RpcError
 from mppcli.protocol.actions import CloseAction
+from mppcli.protocol.session import VoucherSigner
 from mppcli.protocol.voucher import SignedVoucher, parse_signed_voucher, voucher_message
 from mppcli.server import problems
 from mppcli.server.chainport import ChainMismatch
@@ -56,7 +57,7 @@ async def close_channel(ctx: ServerContext, echo: Echo, action: CloseAction) -> 
 
 
 def _authenticate(ctx: ServerContext, state: ChannelState, action: CloseAction) -> ChannelState:
-    if state.voucher_signer == "operator":
+    if state.voucher_signer == VoucherSigner.OPERATOR:
         if action.authentication is None:
             raise problems.malformed("closing an operator-signed channel needs its authentication proof")
         check_bearer(state, None, action.authentication.to_json())

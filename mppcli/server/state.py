@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from mppcli.protocol.session import VoucherSigner
+
 
 class Status(StrEnum):
     """Server-side channel status.
@@ -70,7 +72,7 @@ class ChannelState:
         the deposit still allows the operator to authorize. `pending` reserved deliveries count
         against the deposit in both modes.
         """
-        if self.voucher_signer == "operator":
+        if self.voucher_signer == VoucherSigner.OPERATOR:
             return max(0, self.deposit - self.accepted - pending)
         return max(0, self.accepted - self.spent)
 

@@ -24,6 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 from mppcli.errors import MalformedError
+from mppcli.protocol.session import VoucherSigner as VoucherSigner  # re-exported: records store it
 
 SCHEMA_VERSION = 2
 U64_MAX = 2**64 - 1
@@ -47,11 +48,6 @@ class SignerKind(StrEnum):
     SESSION = "session"  # a per-channel key in the keyring (wallet.Keystore session keys)
     PAYER = "payer"  # the payer's own key
     OPERATOR = "operator"  # the server's operator (voucherSigner = operator)
-
-
-class VoucherSigner(StrEnum):
-    CLIENT = "client"
-    OPERATOR = "operator"
 
 
 WATERMARKS = ("signed_cumulative", "accepted_cumulative", "spent", "settled", "refunded")

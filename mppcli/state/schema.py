@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mppcli.errors import MalformedError
+from mppcli.protocol.session import VoucherSigner
 from mppcli.state.record import SCHEMA_VERSION
 
 Document = dict[str, Any]
@@ -38,7 +39,7 @@ def _v0_to_v1(doc: Document) -> Document:
     for old, new in renames.items():
         out[new] = out.pop(old, None)
     session = out.pop("sessionKey", False)
-    operator_mode = out.get("voucherSigner") == "operator"
+    operator_mode = out.get("voucherSigner") == VoucherSigner.OPERATOR
     out["signerKind"] = "operator" if operator_mode else ("session" if session else "payer")
     out["splits"] = [{"recipient": s.get("recipient"), "shareBps": s.get("bps")}
                      for s in out.get("splits") or []]

@@ -17,6 +17,7 @@ ALLOWED_ROOTS = {
     "collections",
     "dataclasses",
     "datetime",
+    "enum",
     "hashlib",
     "hmac",
     "json",
