@@ -106,9 +106,9 @@ def charge(budget: Budget, amount: Decimal, now: float) -> None:
         return
     import hashlib
 
-    from mppcli.paths import ensure_private_dir
     from mppcli.files.atomic import atomic_write
     from mppcli.files.locks import file_lock
+    from mppcli.paths import ensure_private_dir
 
     name = hashlib.sha256(str(budget.ledger.resolve()).encode()).hexdigest()[:16]
     locks = ensure_private_dir(budget.locks)
