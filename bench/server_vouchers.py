@@ -124,20 +124,37 @@ class Figures:
     free: float
     paid: float
     many: dict[int, float]
+    cpu_sequential: float = 0.0  # server (+ ledger) CPU µs per request, free and paid rounds together
+    cpu_many: dict[int, float] | None = None  # the same, per paid request, with n channels at once
 
 
-def _measure(target: Any, base: str, price: int, args: argparse.Namespace) -> Figures:
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of processes (all their threads) so far, from /proc."""
+    total = 0.0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _measure(target: Any, base: str, price: int, args: argparse.Namespace, pids: list[int]) -> Figures:
+    """The figures of one server; `pids` are its processes (server and ledger) for CPU per request,
+    which, unlike req/s, does not depend on what else the machine is running."""
     total = args.rounds * args.per_round
     one = _open_payers(target, 1, total * price)[0]
-    free, paid = asyncio.run(
-        _free_vs_paid(base, _headers(one, one.challenge()[0], price, total), args.rounds)
-    )
+    headers = _headers(one, one.challenge()[0], price, total)
+    before = _cpu_seconds(pids)
+    free, paid = asyncio.run(_free_vs_paid(base, headers, args.rounds))
+    cpu_sequential = (_cpu_seconds(pids) - before) / (2 * total) * 1e6
     many: dict[int, float] = {}
+    cpu_many: dict[int, float] = {}
     for n in args.channels:
         payers = _open_payers(target, n, args.per_channel * price)
         batches = [_headers(p, p.challenge()[0], price, args.per_channel) for p in payers]
+        before = _cpu_seconds(pids)
         many[n] = asyncio.run(_concurrent(base + "/paid", batches))
-    return Figures(free, paid, many)
+        cpu_many[n] = (_cpu_seconds(pids) - before) / (n * args.per_channel) * 1e6
+    return Figures(free, paid, many, cpu_sequential, cpu_many)
 
 
 def _serve_flags(args: argparse.Namespace, home: Path) -> tuple[str, ...]:
@@ -150,7 +167,7 @@ def bench_ours(args: argparse.Namespace) -> Figures:
         home = Path(scratch) / "home"
         server = ServerProcess.start(home, *_serve_flags(args, Path(scratch)))
         try:
-            return _measure(server, server.url, 1, args)
+            return _measure(server, server.url, 1, args, [server.proc.pid])
         except Exception:
             print(server.log()[-2000:], file=sys.stderr)
             raise
@@ -248,7 +265,7 @@ def bench_reference(args: argparse.Namespace, python: Path) -> Figures:
             }
             with RefKit(python, Path(scratch)).server(config) as ref:
                 target = Target(ref.url, {"rpcUrl": ledger["rpcUrl"], "mint": ledger["mint"]})
-                return _measure(target, ref.url, 1, args)
+                return _measure(target, ref.url, 1, args, [ref.process.pid, localnet.pid])
         finally:
             localnet.terminate()
             localnet.wait(30)
@@ -264,11 +281,15 @@ def _report(label: str, f: Figures) -> None:
     print(f"  {label}")
     print(f"    free {f.free:7.0f} req/s   paid {f.paid:7.0f} req/s   paid/free {f.paid / f.free:5.2f}")
     wide = "   ".join(f"{n} ch {v:6.0f}/s ({v / f.paid:4.2f}x)" for n, v in f.many.items())
-    print(f"    1 ch {f.paid:6.0f}/s   {wide}", flush=True)
+    print(f"    1 ch {f.paid:6.0f}/s   {wide}")
+    cpu = "   ".join(f"{n} ch paid {v:6.0f}" for n, v in (f.cpu_many or {}).items())
+    print(f"    server+ledger CPU µs/request: sequential free+paid mean {f.cpu_sequential:6.0f}   {cpu}",
+          flush=True)
 
 
 def _report_profile(runs: list[tuple[str, int, float, dict[str, list[int]]]]) -> None:
-    print("  per-stage profile of a paid request, µs per request (server wall clock)")
+    print("  per-stage profile of a paid request, µs per request (server wall clock; with many channels")
+    print("  at once the async stages include waiting, and the last line is 1 / throughput)")
     header = "".join(f"{label:>16s}" for label, *_ in runs)
     print(f"    {'stage':24s}{header}")
 
@@ -280,8 +301,9 @@ def _report_profile(runs: list[tuple[str, int, float, dict[str, list[int]]]]) ->
         print(f"    {stage:24s}" + "".join(f"{per(run, stage):16.1f}" for run in runs))
     rest = [per(run, "handle") - sum(per(run, s) for s in STAGES if s != "render") for run in runs]
     print(f"    {'rest of the handler':24s}" + "".join(f"{r:16.1f}" for r in rest))
-    around = [1e6 / rate - per(run, "handle") for run, rate in ((r, r[2]) for r in runs)]
-    print(f"    {'HTTP + framework + wait':24s}" + "".join(f"{a:16.1f}" for a in around))
+    print(f"    {'durable (fsync wait)':24s}" + "".join(f"{per(run, 'durable'):16.1f}" for run in runs))
+    around = [1e6 / run[2] - per(run, "handle") - per(run, "durable") for run in runs]
+    print(f"    {'HTTP, framework, client':24s}" + "".join(f"{a:16.1f}" for a in around))
     print(f"    {'= 1 / throughput':24s}" + "".join(f"{1e6 / r[2]:16.1f}" for r in runs), flush=True)
 
 
