@@ -86,26 +86,31 @@ async def _concurrent(url: str, batches: list[list[dict[str, str]]]) -> float:
         await asyncio.gather(*(c.aclose() for c in clients))
 
 
-async def _free_vs_paid(base: str, paid: list[dict[str, str]], rounds: int) -> tuple[float, float]:
-    """(free req/s, paid req/s): one keep-alive connection, free and paid rounds interleaved."""
+async def _free_vs_paid(
+    base: str, paid: list[dict[str, str]], rounds: int, pids: list[int]
+) -> tuple[float, float, float, float]:
+    """(free req/s, paid req/s, server CPU µs per free request, per paid request): one keep-alive
+    connection, free and paid rounds interleaved."""
     per_round = len(paid) // rounds
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    free_s = paid_s = 0.0
+    free_s = paid_s = free_cpu = paid_cpu = 0.0
     async with httpx.AsyncClient(timeout=120, limits=limits) as http:
         for _ in range(20):
             await http.get(base + "/health")
         for r in range(rounds):
-            started = time.perf_counter()
+            cpu, started = _cpu_seconds(pids), time.perf_counter()
             for _ in range(per_round):
                 response = await http.get(base + "/health")
                 if response.status_code != 200:
                     raise RuntimeError(f"/health answered {response.status_code}")
             free_s += time.perf_counter() - started
-            started = time.perf_counter()
+            free_cpu += _cpu_seconds(pids) - cpu
+            cpu, started = _cpu_seconds(pids), time.perf_counter()
             await _run_channel(http, base + "/paid", paid[r * per_round : (r + 1) * per_round])
             paid_s += time.perf_counter() - started
+            paid_cpu += _cpu_seconds(pids) - cpu
     count = rounds * per_round
-    return count / free_s, count / paid_s
+    return count / free_s, count / paid_s, free_cpu / count * 1e6, paid_cpu / count * 1e6
 
 
 def _open_payers(server: Any, count: int, deposit: int) -> list[Payer]:
@@ -124,8 +129,9 @@ class Figures:
     free: float
     paid: float
     many: dict[int, float]
-    cpu_sequential: float = 0.0  # server (+ ledger) CPU µs per request, free and paid rounds together
-    cpu_many: dict[int, float] | None = None  # the same, per paid request, with n channels at once
+    cpu_free: float = 0.0  # server (+ ledger) CPU µs per free request
+    cpu_paid: float = 0.0  # the same per paid request, one channel
+    cpu_many: dict[int, float] | None = None  # the same per paid request, n channels at once
 
 
 def _cpu_seconds(pids: list[int]) -> float:
@@ -143,9 +149,7 @@ def _measure(target: Any, base: str, price: int, args: argparse.Namespace, pids:
     total = args.rounds * args.per_round
     one = _open_payers(target, 1, total * price)[0]
     headers = _headers(one, one.challenge()[0], price, total)
-    before = _cpu_seconds(pids)
-    free, paid = asyncio.run(_free_vs_paid(base, headers, args.rounds))
-    cpu_sequential = (_cpu_seconds(pids) - before) / (2 * total) * 1e6
+    free, paid, cpu_free, cpu_paid = asyncio.run(_free_vs_paid(base, headers, args.rounds, pids))
     many: dict[int, float] = {}
     cpu_many: dict[int, float] = {}
     for n in args.channels:
@@ -154,7 +158,7 @@ def _measure(target: Any, base: str, price: int, args: argparse.Namespace, pids:
         before = _cpu_seconds(pids)
         many[n] = asyncio.run(_concurrent(base + "/paid", batches))
         cpu_many[n] = (_cpu_seconds(pids) - before) / (n * args.per_channel) * 1e6
-    return Figures(free, paid, many, cpu_sequential, cpu_many)
+    return Figures(free, paid, many, cpu_free, cpu_paid, cpu_many)
 
 
 def _serve_flags(args: argparse.Namespace, home: Path) -> tuple[str, ...]:
@@ -282,9 +286,9 @@ def _report(label: str, f: Figures) -> None:
     print(f"    free {f.free:7.0f} req/s   paid {f.paid:7.0f} req/s   paid/free {f.paid / f.free:5.2f}")
     wide = "   ".join(f"{n} ch {v:6.0f}/s ({v / f.paid:4.2f}x)" for n, v in f.many.items())
     print(f"    1 ch {f.paid:6.0f}/s   {wide}")
-    cpu = "   ".join(f"{n} ch paid {v:6.0f}" for n, v in (f.cpu_many or {}).items())
-    print(f"    server+ledger CPU µs/request: sequential free+paid mean {f.cpu_sequential:6.0f}   {cpu}",
-          flush=True)
+    cpu = "   ".join(f"{n} ch {v:5.0f}" for n, v in (f.cpu_many or {}).items())
+    print(f"    server+ledger CPU µs/request: free {f.cpu_free:5.0f}   paid {f.cpu_paid:5.0f} "
+          f"({f.cpu_paid / f.cpu_free:4.2f}x)   {cpu}", flush=True)
 
 
 def _report_profile(runs: list[tuple[str, int, float, dict[str, list[int]]]]) -> None:
