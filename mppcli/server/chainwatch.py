@@ -55,6 +55,9 @@ class ChannelWatch:
         self._task: asyncio.Task[None] | None = None
         self._pending: set[asyncio.Task[None]] = set()
         self._failures = 0
+        # Whether a pushed account is still worth watching (ChainPort: an Open or Closing channel);
+        # the others are forgotten, so subscriptions do not pile up over the server's life.
+        self.keep: Callable[[str, AccountInfo | None], bool] = lambda channel_id, account: True
 
     # --- the view ----------------------------------------------------------------------------
     def view(self, channel_id: str) -> tuple[bool, AccountInfo | None]:
@@ -144,6 +147,8 @@ class ChannelWatch:
             watched.generation += 1
             watched.account = (None if value is None or value.lamports == 0
                                else AccountInfo(value.owner, int(value.lamports), bytes(value.data)))
+            if channel_id is not None and not self.keep(channel_id, watched.account):
+                self.forget(channel_id)
 
     def _drop_views(self) -> None:
         self._ws = None
