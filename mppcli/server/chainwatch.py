@@ -13,7 +13,8 @@ issued now minus the websocket's delivery time (on loopback, well under a millis
 cluster, the notification arrives with the confirmation). Anything else - not subscribed yet,
 subscription pending, connection dropped - makes `view()` answer None and the caller reads over
 RPC as before (polling). A dropped connection forgets every view at once and reconnects with
-backoff, re-subscribing the channels it watched.
+backoff, re-subscribing the channels it watched; a connection that dies without a close frame is
+found by websocket pings within 2 x PING_SECONDS.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from mppcli.rpc import AccountInfo
 
 RECONNECT_MIN = 0.2
 RECONNECT_MAX = 5.0
+PING_SECONDS = 5.0
 MAX_WATCHED = 10_000  # subscriptions held at once; beyond it channels are read per voucher
 
 
@@ -188,4 +190,5 @@ async def _unsubscribe(ws: Any, subscription: Any) -> None:
 def _solana_ws(url: str) -> Any:
     from solana.rpc.websocket_api import SolanaWsClient
 
-    return SolanaWsClient(url)
+    # Pings bound how long a silently dead connection (no close frame) can pass for a live one.
+    return SolanaWsClient(url, ping_interval=PING_SECONDS, ping_timeout=PING_SECONDS)
