@@ -84,6 +84,7 @@ TARGETS = (
     ("receipt", "mppcli.server.debit", "format_receipt"),
     ("receipt", "mppcli.server.debit", "receipt"),
     ("render", "mppcli.server.app", "_paid_body"),
+    ("durable", "mppcli.server.store", "Store.durable"),
 )
 
 

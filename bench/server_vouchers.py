@@ -86,26 +86,31 @@ async def _concurrent(url: str, batches: list[list[dict[str, str]]]) -> float:
         await asyncio.gather(*(c.aclose() for c in clients))
 
 
-async def _free_vs_paid(base: str, paid: list[dict[str, str]], rounds: int) -> tuple[float, float]:
-    """(free req/s, paid req/s): one keep-alive connection, free and paid rounds interleaved."""
+async def _free_vs_paid(
+    base: str, paid: list[dict[str, str]], rounds: int, pids: list[int]
+) -> tuple[float, float, float, float]:
+    """(free req/s, paid req/s, server CPU µs per free request, per paid request): one keep-alive
+    connection, free and paid rounds interleaved."""
     per_round = len(paid) // rounds
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    free_s = paid_s = 0.0
+    free_s = paid_s = free_cpu = paid_cpu = 0.0
     async with httpx.AsyncClient(timeout=120, limits=limits) as http:
         for _ in range(20):
             await http.get(base + "/health")
         for r in range(rounds):
-            started = time.perf_counter()
+            cpu, started = _cpu_seconds(pids), time.perf_counter()
             for _ in range(per_round):
                 response = await http.get(base + "/health")
                 if response.status_code != 200:
                     raise RuntimeError(f"/health answered {response.status_code}")
             free_s += time.perf_counter() - started
-            started = time.perf_counter()
+            free_cpu += _cpu_seconds(pids) - cpu
+            cpu, started = _cpu_seconds(pids), time.perf_counter()
             await _run_channel(http, base + "/paid", paid[r * per_round : (r + 1) * per_round])
             paid_s += time.perf_counter() - started
+            paid_cpu += _cpu_seconds(pids) - cpu
     count = rounds * per_round
-    return count / free_s, count / paid_s
+    return count / free_s, count / paid_s, free_cpu / count * 1e6, paid_cpu / count * 1e6
 
 
 def _open_payers(server: Any, count: int, deposit: int) -> list[Payer]:
@@ -124,20 +129,36 @@ class Figures:
     free: float
     paid: float
     many: dict[int, float]
+    cpu_free: float = 0.0  # server (+ ledger) CPU µs per free request
+    cpu_paid: float = 0.0  # the same per paid request, one channel
+    cpu_many: dict[int, float] | None = None  # the same per paid request, n channels at once
 
 
-def _measure(target: Any, base: str, price: int, args: argparse.Namespace) -> Figures:
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of processes (all their threads) so far, from /proc."""
+    total = 0.0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _measure(target: Any, base: str, price: int, args: argparse.Namespace, pids: list[int]) -> Figures:
+    """The figures of one server; `pids` are its processes (server and ledger) for CPU per request,
+    which, unlike req/s, does not depend on what else the machine is running."""
     total = args.rounds * args.per_round
     one = _open_payers(target, 1, total * price)[0]
-    free, paid = asyncio.run(
-        _free_vs_paid(base, _headers(one, one.challenge()[0], price, total), args.rounds)
-    )
+    headers = _headers(one, one.challenge()[0], price, total)
+    free, paid, cpu_free, cpu_paid = asyncio.run(_free_vs_paid(base, headers, args.rounds, pids))
     many: dict[int, float] = {}
+    cpu_many: dict[int, float] = {}
     for n in args.channels:
         payers = _open_payers(target, n, args.per_channel * price)
         batches = [_headers(p, p.challenge()[0], price, args.per_channel) for p in payers]
+        before = _cpu_seconds(pids)
         many[n] = asyncio.run(_concurrent(base + "/paid", batches))
-    return Figures(free, paid, many)
+        cpu_many[n] = (_cpu_seconds(pids) - before) / (n * args.per_channel) * 1e6
+    return Figures(free, paid, many, cpu_free, cpu_paid, cpu_many)
 
 
 def _serve_flags(args: argparse.Namespace, home: Path) -> tuple[str, ...]:
@@ -150,7 +171,7 @@ def bench_ours(args: argparse.Namespace) -> Figures:
         home = Path(scratch) / "home"
         server = ServerProcess.start(home, *_serve_flags(args, Path(scratch)))
         try:
-            return _measure(server, server.url, 1, args)
+            return _measure(server, server.url, 1, args, [server.proc.pid])
         except Exception:
             print(server.log()[-2000:], file=sys.stderr)
             raise
@@ -248,7 +269,7 @@ def bench_reference(args: argparse.Namespace, python: Path) -> Figures:
             }
             with RefKit(python, Path(scratch)).server(config) as ref:
                 target = Target(ref.url, {"rpcUrl": ledger["rpcUrl"], "mint": ledger["mint"]})
-                return _measure(target, ref.url, 1, args)
+                return _measure(target, ref.url, 1, args, [ref.process.pid, localnet.pid])
         finally:
             localnet.terminate()
             localnet.wait(30)
@@ -264,11 +285,15 @@ def _report(label: str, f: Figures) -> None:
     print(f"  {label}")
     print(f"    free {f.free:7.0f} req/s   paid {f.paid:7.0f} req/s   paid/free {f.paid / f.free:5.2f}")
     wide = "   ".join(f"{n} ch {v:6.0f}/s ({v / f.paid:4.2f}x)" for n, v in f.many.items())
-    print(f"    1 ch {f.paid:6.0f}/s   {wide}", flush=True)
+    print(f"    1 ch {f.paid:6.0f}/s   {wide}")
+    cpu = "   ".join(f"{n} ch {v:5.0f}" for n, v in (f.cpu_many or {}).items())
+    print(f"    server+ledger CPU µs/request: free {f.cpu_free:5.0f}   paid {f.cpu_paid:5.0f} "
+          f"({f.cpu_paid / f.cpu_free:4.2f}x)   {cpu}", flush=True)
 
 
 def _report_profile(runs: list[tuple[str, int, float, dict[str, list[int]]]]) -> None:
-    print("  per-stage profile of a paid request, µs per request (server wall clock)")
+    print("  per-stage profile of a paid request, µs per request (server wall clock; with many channels")
+    print("  at once the async stages include waiting, and the last line is 1 / throughput)")
     header = "".join(f"{label:>16s}" for label, *_ in runs)
     print(f"    {'stage':24s}{header}")
 
@@ -280,8 +305,11 @@ def _report_profile(runs: list[tuple[str, int, float, dict[str, list[int]]]]) ->
         print(f"    {stage:24s}" + "".join(f"{per(run, stage):16.1f}" for run in runs))
     rest = [per(run, "handle") - sum(per(run, s) for s in STAGES if s != "render") for run in runs]
     print(f"    {'rest of the handler':24s}" + "".join(f"{r:16.1f}" for r in rest))
-    around = [1e6 / rate - per(run, "handle") for run, rate in ((r, r[2]) for r in runs)]
-    print(f"    {'HTTP + framework + wait':24s}" + "".join(f"{a:16.1f}" for a in around))
+    print(f"    {'durable (fsync wait)':24s}" + "".join(f"{per(run, 'durable'):16.1f}" for run in runs))
+    # Sequential only: with many channels at once the async stages overlap, so no subtraction holds.
+    around = [f"{1e6 / run[2] - per(run, 'handle') - per(run, 'durable'):16.1f}" if i == 0 else f"{'-':>16s}"
+              for i, run in enumerate(runs)]
+    print(f"    {'HTTP, framework, client':24s}" + "".join(around))
     print(f"    {'= 1 / throughput':24s}" + "".join(f"{1e6 / r[2]:16.1f}" for r in runs), flush=True)
 
 

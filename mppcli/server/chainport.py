@@ -19,7 +19,7 @@ from typing import Any
 from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 
-from mppcli.chain.channel import ChannelAccount, decode_channel
+from mppcli.chain.channel import ChannelAccount, ChannelStatus, decode_channel
 from mppcli.errors import MalformedError, RpcError
 from mppcli.rpc import AccountInfo
 from mppcli.server.chainwatch import ChannelWatch
@@ -64,6 +64,8 @@ class ChainPort:
         self._before_send = before_send  # the store's durability barrier (group commit)
         # the pushed account object and its decoding: a channel's vouchers decode it once
         self._decoded: dict[str, tuple[AccountInfo | None, ChannelAccount | None]] = {}
+        if watch is not None:
+            watch.keep = self._worth_watching
 
     async def close(self) -> None:
         if self.watch is not None:
@@ -110,6 +112,17 @@ class ChainPort:
         self._decoded.pop(channel_id, None)
         if self.watch is not None:
             self.watch.forget(channel_id)
+
+    def _worth_watching(self, channel_id: str, found: AccountInfo | None) -> bool:
+        """Open, or Closing (vouchers must be refused from the view): settled, gone or foreign is not."""
+        try:
+            account = self._decode(channel_id, found)
+        except ChainMismatch:
+            account = None
+        if account is not None and account.status in (ChannelStatus.OPEN, ChannelStatus.CLOSING):
+            return True
+        self._decoded.pop(channel_id, None)
+        return False
 
     def _decode(self, channel_id: str, found: AccountInfo | None) -> ChannelAccount | None:
         if found is None:

@@ -13,7 +13,8 @@ issued now minus the websocket's delivery time (on loopback, well under a millis
 cluster, the notification arrives with the confirmation). Anything else - not subscribed yet,
 subscription pending, connection dropped - makes `view()` answer None and the caller reads over
 RPC as before (polling). A dropped connection forgets every view at once and reconnects with
-backoff, re-subscribing the channels it watched.
+backoff, re-subscribing the channels it watched; a connection that dies without a close frame is
+found by websocket pings within 2 x PING_SECONDS.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from mppcli.rpc import AccountInfo
 
 RECONNECT_MIN = 0.2
 RECONNECT_MAX = 5.0
+PING_SECONDS = 5.0
 MAX_WATCHED = 10_000  # subscriptions held at once; beyond it channels are read per voucher
 
 
@@ -55,6 +57,9 @@ class ChannelWatch:
         self._task: asyncio.Task[None] | None = None
         self._pending: set[asyncio.Task[None]] = set()
         self._failures = 0
+        # Whether a pushed account is still worth watching (ChainPort: an Open or Closing channel);
+        # the others are forgotten, so subscriptions do not pile up over the server's life.
+        self.keep: Callable[[str, AccountInfo | None], bool] = lambda channel_id, account: True
 
     # --- the view ----------------------------------------------------------------------------
     def view(self, channel_id: str) -> tuple[bool, AccountInfo | None]:
@@ -144,6 +149,8 @@ class ChannelWatch:
             watched.generation += 1
             watched.account = (None if value is None or value.lamports == 0
                                else AccountInfo(value.owner, int(value.lamports), bytes(value.data)))
+            if channel_id is not None and not self.keep(channel_id, watched.account):
+                self.forget(channel_id)
 
     def _drop_views(self) -> None:
         self._ws = None
@@ -183,4 +190,5 @@ async def _unsubscribe(ws: Any, subscription: Any) -> None:
 def _solana_ws(url: str) -> Any:
     from solana.rpc.websocket_api import SolanaWsClient
 
-    return SolanaWsClient(url)
+    # Pings bound how long a silently dead connection (no close frame) can pass for a live one.
+    return SolanaWsClient(url, ping_interval=PING_SECONDS, ping_timeout=PING_SECONDS)

@@ -15,7 +15,7 @@ from solders.hash import Hash
 from mppcli.chain.transactions import build_request_close_transaction
 from mppcli.chain.txcodec import partial_sign
 from tests.server.harness import ServerProcess
-from tests.server.payer import Payer, problem_of
+from tests.server.payer import Payer, problem_of, receipt_of
 
 PRICE = 10_000
 SEEDING_VOUCHERS = 50  # the subscription is confirmed within a voucher or two; this is a ceiling
@@ -113,4 +113,16 @@ def wait_for_websocket(payer: Payer, patience: float = 60.0) -> None:
     while payer.chain.call("mpp_rpcStats", [])["websockets"] < 1:
         if time.monotonic() > deadline:
             raise AssertionError("the server never reconnected its websocket")
+        time.sleep(0.1)
+
+
+def test_a_settled_channel_is_no_longer_watched(payer: Payer) -> None:
+    assert payer.open().status_code == 200
+    pay_until_pushed(payer, 0)
+    watched = payer.chain.call("mpp_rpcStats", [])["subscriptions"]
+    assert receipt_of(payer.close()).tx_hash
+    deadline = time.monotonic() + 60  # liveness only: the unsubscribe follows the settlement's notification
+    while payer.chain.call("mpp_rpcStats", [])["subscriptions"] != watched - 1:
+        if time.monotonic() > deadline:
+            raise AssertionError("the settled channel is still subscribed")
         time.sleep(0.1)
