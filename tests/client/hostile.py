@@ -93,7 +93,7 @@ class HostileProxy:
         if action is not None:
             self.keys.append((action, request.headers.get("idempotency-key")))
         target = self.upstream + request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in ("content-length", "host")]
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() != "content-length"]
         body = await request.body()
         client = httpx.AsyncClient(timeout=httpx.Timeout(60, read=None))
         upstream = await client.send(client.build_request(request.method, target, headers=headers,
