@@ -9,26 +9,15 @@ mismatches become `InternalError` here, because a mismatch means our own builder
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from solders.hash import Hash
 from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 
 from mppcli.chain import txcodec
 from mppcli.chain.instructions import DecodedInstruction, decode_instruction
-from mppcli.chain.params import OpenParams
+from mppcli.chain.params import ChannelKeys, OpenParams
 from mppcli.chain.pda import associated_token_address
 from mppcli.errors import InternalError, MalformedError
-
-
-@dataclass(frozen=True)
-class TopUpIntent:
-    program: Pubkey
-    channel: Pubkey
-    payer: Pubkey
-    amount: int
-    fee_payer: Pubkey
 
 
 def check_open(tx: VersionedTransaction, params: OpenParams, recent_blockhash: Hash) -> None:
@@ -63,14 +52,16 @@ def check_open(tx: VersionedTransaction, params: OpenParams, recent_blockhash: H
     _require(recipients == meant, f"open splits are {recipients}, meant {meant}")
 
 
-def check_top_up(tx: VersionedTransaction, intent: TopUpIntent) -> None:
-    """The top-up adds exactly `intent.amount` to our channel from our payer."""
-    decoded = _only_call(tx, intent.program, intent.fee_payer, "topUp", {intent.payer, intent.fee_payer})
+def check_top_up(tx: VersionedTransaction, keys: ChannelKeys, amount: int, fee_payer: Pubkey) -> None:
+    """The top-up adds exactly `amount` to the channel `keys` describe (its one projection, also what
+    the builder used), from its payer and in its mint."""
+    decoded = _only_call(tx, keys.program_id, fee_payer, "topUp", {keys.payer, fee_payer})
     accounts = decoded.accounts
-    _require(accounts["payer"] == intent.payer, f"topUp payer is {accounts['payer']}")
-    _require(accounts["channel"] == intent.channel, f"topUp channel is {accounts['channel']}")
-    _require(decoded.fields()["amount"] == intent.amount,
-             f"topUp adds {decoded.fields()['amount']}, meant {intent.amount}")
+    expected = {"payer": keys.payer, "channel": keys.channel, "mint": keys.mint,
+                "tokenProgram": keys.token_program}
+    for name, want in expected.items():
+        _require(accounts[name] == want, f"topUp {name} is {accounts[name]}, meant {want}")
+    _require(decoded.fields()["amount"] == amount, f"topUp adds {decoded.fields()['amount']}, meant {amount}")
 
 
 def _only_call(tx: VersionedTransaction, program: Pubkey, fee_payer: Pubkey, name: str,

@@ -9,13 +9,13 @@ from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.system_program import TransferParams, transfer
 
-from mppcli.chain.constants import PROGRAM_ID, TOKEN_2022_PROGRAM, TOKEN_PROGRAM
+from mppcli.chain.constants import TOKEN_2022_PROGRAM, TOKEN_PROGRAM
 from mppcli.chain.instructions import open_instruction
 from mppcli.chain.params import OpenParams
 from mppcli.chain.splits import Split
 from mppcli.chain.transactions import build_open_transaction, build_top_up_transaction
 from mppcli.chain.txcodec import compile_transaction
-from mppcli.client.txcheck import TopUpIntent, check_open, check_top_up
+from mppcli.client.txcheck import check_open, check_top_up
 from mppcli.errors import InternalError
 
 PAYER, PAYEE, MINT, SIGNER, SPONSOR = (Keypair().pubkey() for _ in range(5))
@@ -65,13 +65,17 @@ def test_an_extra_instruction_is_refused() -> None:
         check_open(tx, params(), BLOCKHASH)
 
 
-def test_top_up_amount_channel_and_payer_are_checked() -> None:
+def test_top_up_amount_channel_payer_and_mint_are_checked() -> None:
     keys = params().keys()
     tx = build_top_up_transaction(keys, 500, BLOCKHASH)
-    check_top_up(tx, TopUpIntent(PROGRAM_ID, keys.channel, PAYER, 500, PAYER))
+    check_top_up(tx, keys, 500, PAYER)
     with pytest.raises(InternalError, match="adds 500, meant 400"):
-        check_top_up(tx, TopUpIntent(PROGRAM_ID, keys.channel, PAYER, 400, PAYER))
+        check_top_up(tx, keys, 400, PAYER)
     with pytest.raises(InternalError, match="topUp channel"):
-        check_top_up(tx, TopUpIntent(PROGRAM_ID, PAYEE, PAYER, 500, PAYER))
+        check_top_up(tx, dataclasses.replace(keys, channel=PAYEE), 500, PAYER)
+    with pytest.raises(InternalError, match="topUp mint"):
+        check_top_up(tx, dataclasses.replace(keys, mint=PAYEE), 500, PAYER)
+    with pytest.raises(InternalError, match="fee payer"):
+        check_top_up(tx, keys, 500, SPONSOR)
     sponsored = build_top_up_transaction(keys, 500, BLOCKHASH, SPONSOR)
-    check_top_up(sponsored, TopUpIntent(PROGRAM_ID, keys.channel, PAYER, 500, SPONSOR))
+    check_top_up(sponsored, keys, 500, SPONSOR)
