@@ -269,3 +269,16 @@ def test_an_unconfirmed_voucher_below_the_price_does_not_stall_the_channel(payer
     run = _pay(payer, proxy, "request", f"{proxy.url}/paid")
     assert run.exit_code == 0, run
     assert _watermarks(payer, channel) == (2 * PRICE, 2 * PRICE)
+
+
+def test_a_refused_open_not_on_chain_stays_opening_and_blocks_a_second_deposit(
+        payer: PayerHome, proxy: HostileProxy) -> None:
+    proxy.mode = "swallow-open"  # the server keeps the signed open: it could still broadcast it
+    run = _pay(payer, proxy, "request", f"{proxy.url}/paid")
+    assert run.exit_code == 4, run
+    channel = run.json["error"]["channelId"]
+    assert payer.record(channel)["status"] == "opening"
+    again = _pay(payer, proxy, "request", f"{proxy.url}/paid")
+    assert again.exit_code == 5 and again.json["error"]["code"] == "E_POLICY", again
+    assert "has not been confirmed or ruled out" in again.json["error"]["message"]
+    assert [action for action, _key in proxy.keys] == ["open"]  # no second open left the machine
