@@ -22,6 +22,7 @@ from mppcli.client import records
 from mppcli.client.challenge import Offer, offer_of
 from mppcli.client.context import Client, PayOptions, budget_for
 from mppcli.client.credentials import (
+    IDEMPOTENCY_HEADER,
     Reply,
     Sender,
     check_fresh,
@@ -156,18 +157,16 @@ class _Payment:
     async def _send(self, signed: SignedVoucher, challenge: Challenge | None = None) -> Reply:
         """Send `signed`; a transport failure is retried once with the same challenge and key
         (spec, Concurrency and Idempotency: the server answers a processed request from its cache)."""
-        payload = VoucherAction(self.channel_id, signed).to_json()
-        extra = ((IDEMPOTENCY_HEADER, voucher_idempotency_key(signed)),)
+        payload = VoucherAction(self.channel_id, signed).to_json()  # its Idempotency-Key: one per voucher
         echo = challenge or self.offer.challenge
         try:
-            return await send_credential(self.client, self.spec, echo, payload, extra=extra,
-                                         sender=self.sender)
+            return await send_credential(self.client, self.spec, echo, payload, sender=self.sender)
         except NetworkError as exc:
             if self.sender is not None:
                 raise
             self.client.emit("retry", channelId=self.channel_id, reason=exc.message,
                              cumulative=str(signed.voucher.cumulative_amount))
-            return await send_credential(self.client, self.spec, echo, payload, extra=extra)
+            return await send_credential(self.client, self.spec, echo, payload)
 
     async def first(self, budget: m.Budget) -> _Try:
         """The voucher this request is paid with: an unconfirmed one of an earlier run when it covers
@@ -233,22 +232,10 @@ class _Payment:
                     attempt.budget.after_locking(amount))
 
 
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-
 # The reference server names a refusal for want of deposit by a tag, not by a problem member
 # (PROTOCOL-NOTES §4.4, §4.5): the fallback when no `required`/`available` members are sent.
 REFERENCE_CAPACITY_TAGS = ("exceeds-deposit", "insufficient channel availability",
                            "insufficient authorized voucher availability")
-
-
-def voucher_idempotency_key(signed: SignedVoucher) -> str:
-    """One key per voucher: every send of the same voucher (a retry, or a later run re-sending an
-    unconfirmed one) carries the same key, and no two vouchers share one."""
-    import hashlib
-
-    digest = hashlib.sha256(f"{signed.voucher.channel_id}:{signed.voucher.cumulative_amount}:"
-                            f"{signed.signature}".encode()).hexdigest()
-    return f"mpp-{digest[:32]}"
 
 
 def fresh_challenge(answer: Answer, offer: Offer) -> Challenge:

@@ -282,3 +282,12 @@ def test_a_refused_open_not_on_chain_stays_opening_and_blocks_a_second_deposit(
     assert again.exit_code == 5 and again.json["error"]["code"] == "E_POLICY", again
     assert "has not been confirmed or ruled out" in again.json["error"]["message"]
     assert [action for action, _key in proxy.keys] == ["open"]  # no second open left the machine
+
+
+def test_every_credential_carries_an_idempotency_key(payer: PayerHome, proxy: HostileProxy) -> None:
+    channel = _opened(payer, proxy)
+    assert payer.mpp("--json", "topup", channel, "0.01", "--yes").exit_code == 0
+    assert payer.mpp("--json", "close", channel, "--yes").exit_code == 0
+    assert [action for action, _key in proxy.keys] == ["open", "voucher", "topUp", "close"]
+    keys = [key for _action, key in proxy.keys]
+    assert all(keys) and len(set(keys)) == len(keys), proxy.keys
