@@ -36,6 +36,21 @@ class Reply:
         return problem_text(self.answer)
 
 
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def idempotency_key(payload: dict[str, Any]) -> str:
+    """The key of one credential (spec, Concurrency and Idempotency: clients SHOULD send one and MAY
+    retry with it): derived from the payload, so every send of the same credential — a retry, or a
+    later run re-sending an unconfirmed voucher — carries the same key, and no two credentials share
+    one. `use`, whose payload is the same for every request, passes its own key per request."""
+    import hashlib
+
+    from mppcli.protocol.encoding import canonical_json
+
+    return f"mpp-{hashlib.sha256(canonical_json(payload)).hexdigest()[:32]}"
+
+
 def authorization(challenge: Challenge, payload: dict[str, Any]) -> str:
     return format_authorization(Credential(challenge, payload))
 
@@ -51,6 +66,8 @@ async def send_credential(client: Client, spec: RequestSpec, challenge: Challeng
     if check_expiry:  # off only for `use`, which must echo the (older) opening challenge
         check_fresh(challenge, client.clock())
     request = spec.with_header("Authorization", authorization(challenge, payload))
+    if not any(name.lower() == IDEMPOTENCY_HEADER.lower() for name, _ in extra):
+        extra = ((IDEMPOTENCY_HEADER, idempotency_key(payload)), *extra)
     for name, value in extra:
         request = request.with_header(name, value)
     answer = await (sender or client.http.send)(request)

@@ -5,11 +5,13 @@ The order is the safety argument:
    two `mpp` processes can never both deposit to the same server at once (NOTES);
 2. deposit = min(suggestion, --deposit, what --max-spend leaves), never below the server's minimum;
 3. ask before the first deposit to a server (no terminal and no --yes: exit 5);
-4. build the transaction with the challenged blockhash, decode it and check it against what we
-   meant (txcheck) BEFORE signing;
+4. build the transaction with the challenged blockhash from one projection of the plan
+   (`OpenParams`: the builder, the check, the credential and the record all come from it), decode
+   it and check every account and argument against it (txcheck, the one check) BEFORE signing;
 5. record the channel (`opening`) BEFORE the signed transaction leaves the process;
-6. send the open credential; the receipt moves the record to `open`, a refusal to `orphaned`
-   (the server holds our signed transaction: `channels sync` later tells whether it landed).
+6. send the open credential; the receipt moves the record to `open`. After a refusal the chain
+   decides (the server holds our signed transaction): a channel that landed is recorded live, one
+   that did not stays `opening` until `channels sync` rules it out; either blocks another deposit.
 """
 
 from __future__ import annotations
@@ -27,13 +29,11 @@ from mppcli.client.http import RequestSpec
 from mppcli.client.openings import save_opening
 from mppcli.client.policy import check_grace_period
 from mppcli.client.salvage import no_damaged_channel_to
-from mppcli.client.txcheck import OpenIntent, check_open
+from mppcli.client.txcheck import check_open
 from mppcli.client.vetting import vet_offer
 from mppcli.errors import (
     ConfirmationRequired,
     InputError,
-    InternalError,
-    MalformedError,
     PaymentRejected,
     PolicyError,
     ProtocolViolation,
@@ -170,7 +170,7 @@ async def _open(client: Client, spec: RequestSpec, offer: Offer, plan: Plan) -> 
     signer = _authorized_signer(client, offer, plan)
     params = _params(client, offer, plan, signer)
     tx = build_open_transaction(params, _hash(offer), _key(plan.fee_payer))
-    check_open(tx, _intent(params, plan, offer))
+    check_open(tx, params, _hash(offer))
     authentication = None
     if plan.signer_kind is SignerKind.OPERATOR:
         from mppcli.protocol.bearer import sign_bearer
@@ -187,7 +187,6 @@ async def _send_open(client: Client, spec: RequestSpec, offer: Offer, plan: Plan
     from mppcli.protocol.actions import OpenAction
 
     signed = partial_sign(tx, [client.payer.keypair])
-    _verify_like_a_server(signed, offer, plan, params)
     action = OpenAction(
         channel_id=record.channel_id, payer=record.payer, payee=record.payee, mint=record.mint,
         authorized_signer=record.authorized_signer, salt=params.salt, deposit_amount=plan.deposit,
@@ -255,36 +254,6 @@ def _params(client: Client, offer: Offer, plan: Plan, signer: str) -> OpenParams
         grace_period=details.grace_period_seconds, open_slot=details.recent_slot,
         rent_payer=_key(plan.fee_payer), token_program=_key(plan.token_program), splits=splits,
         program_id=_key(details.channel_program))
-
-
-def _intent(params: OpenParams, plan: Plan, offer: Offer) -> OpenIntent:
-    return OpenIntent(program=params.program_id, payer=params.payer, payee=params.payee, mint=params.mint,
-                      authorized_signer=params.authorized_signer, deposit=plan.deposit,
-                      fee_payer=_key(plan.fee_payer), token_program=_key(plan.token_program),
-                      recent_blockhash=_hash(offer))
-
-
-def _verify_like_a_server(signed: VersionedTransaction, offer: Offer, plan: Plan, params: OpenParams) -> None:
-    """Run the server's structural open verification on our own signed transaction."""
-    from mppcli.chain.verify import OpenClaim, OpenExpectations, OpenTerms, verify_open_transaction
-
-    details = offer.details
-    terms = OpenTerms(
-        program_id=params.program_id, recipient=params.payee, mint=params.mint,
-        recent_blockhash=_hash(offer), recent_slot=details.recent_slot or 0,
-        grace_period=params.grace_period, splits=params.splits, token_program=params.token_program,
-        fee_payer=_key(plan.fee_payer) if plan.fee_payer != str(params.payer) else None,
-        minimum_deposit=offer.request.minimum_deposit,
-        operator=_key(details.operator) if plan.signer_kind is SignerKind.OPERATOR and details.operator
-        else None,
-        idle_timeout_options=details.idle_timeout_options_seconds)
-    claim = OpenClaim(params.channel, params.payer, params.payee, params.mint, params.authorized_signer,
-                      params.salt, params.deposit, params.grace_period, params.open_slot,
-                      params.splits or None, plan.idle_timeout)
-    try:
-        verify_open_transaction(signed, OpenExpectations(terms, claim))
-    except MalformedError as exc:
-        raise InternalError(f"refusing to send an open a server would reject: {exc}") from None
 
 
 def _authentication(record: ChannelRecord) -> Authentication | None:

@@ -22,6 +22,7 @@ from mppcli.client import records
 from mppcli.client.challenge import Offer, offer_of
 from mppcli.client.context import Client, PayOptions, budget_for
 from mppcli.client.credentials import (
+    IDEMPOTENCY_HEADER,
     Reply,
     Sender,
     check_fresh,
@@ -156,38 +157,40 @@ class _Payment:
     async def _send(self, signed: SignedVoucher, challenge: Challenge | None = None) -> Reply:
         """Send `signed`; a transport failure is retried once with the same challenge and key
         (spec, Concurrency and Idempotency: the server answers a processed request from its cache)."""
-        payload = VoucherAction(self.channel_id, signed).to_json()
-        extra = ((IDEMPOTENCY_HEADER, voucher_idempotency_key(signed)),)
+        payload = VoucherAction(self.channel_id, signed).to_json()  # its Idempotency-Key: one per voucher
         echo = challenge or self.offer.challenge
         try:
-            return await send_credential(self.client, self.spec, echo, payload, extra=extra,
-                                         sender=self.sender)
+            return await send_credential(self.client, self.spec, echo, payload, sender=self.sender)
         except NetworkError as exc:
             if self.sender is not None:
                 raise
             self.client.emit("retry", channelId=self.channel_id, reason=exc.message,
                              cumulative=str(signed.voucher.cumulative_amount))
-            return await send_credential(self.client, self.spec, echo, payload, extra=extra)
+            return await send_credential(self.client, self.spec, echo, payload)
 
     async def first(self, budget: m.Budget) -> _Try:
-        """The voucher this request is paid with: an unconfirmed one of an earlier run, else a new one."""
+        """The voucher this request is paid with: an unconfirmed one of an earlier run when it covers
+        the price (re-sent byte-identical: no new exposure), else `accepted + price`."""
         record = self._record()
         stored = record.last_signed_voucher
-        if record.signed_cumulative <= record.accepted_cumulative or not stored:
-            return await self.fresh(budget)
-        signed = read_voucher(stored)
-        self.client.emit("retry", channelId=self.channel_id, cumulative=str(record.signed_cumulative),
-                         reason="re-sending the voucher an earlier run left unconfirmed")
-        attempt = _Try(await self._send(signed), signed, budget)
-        if attempt.reply.ok or not self._holds(attempt):
+        covers = record.signed_cumulative >= record.accepted_cumulative + self.offer.price
+        if stored and record.signed_cumulative > record.accepted_cumulative and covers:
+            signed = read_voucher(stored)
+            self.client.emit("retry", channelId=self.channel_id, cumulative=str(record.signed_cumulative),
+                             reason="re-sending the voucher an earlier run left unconfirmed")
+            attempt = _Try(await self._send(signed), signed, budget)
+        else:
+            attempt = await self.fresh(budget)
+        if attempt.reply.ok or not self._holds_highest(attempt):
             return attempt
-        _, budget = await covered(self.client, self.spec, self._record(), self.offer, self.options, budget,
-                                  lambda v, b: m.request_cumulative(v, self.offer.price, b))
+        _, budget = await covered(self.client, self.spec, self._record(), self.offer, self.options,
+                                  attempt.budget, lambda v, b: m.request_cumulative(v, self.offer.price, b))
         return await self.fresh(budget, fresh_challenge(attempt.reply.answer, self.offer))
 
-    def _holds(self, attempt: _Try) -> bool:
-        """Whether the refusal says the server already holds our unconfirmed voucher (then it is
-        recorded as accepted: the server can settle it anyway, and it is no more than we signed)."""
+    def _holds_highest(self, attempt: _Try) -> bool:
+        """Whether the refusal says the server already holds our highest, unconfirmed voucher (its
+        `acceptedCumulative` names exactly that amount). Then it is recorded as accepted: the server
+        can settle it anyway, and it is no more than this client signed."""
         claimed = problem_amount(attempt.reply.answer, ACCEPTED_CUMULATIVE)
         if claimed is None:
             return False
@@ -196,12 +199,13 @@ class _Payment:
             raise ProtocolViolation(f"the server claims it accepted {claimed}, above the "
                                     f"{record.signed_cumulative} this client signed",
                                     channel_id=self.channel_id)
-        if claimed != attempt.cumulative:
+        if claimed != record.signed_cumulative or claimed <= record.accepted_cumulative \
+                or record.last_signed_voucher is None:
             return False
         view = records.view_of(record)
         records.advance(self.client.store, self.channel_id,
                         m.VoucherAccepted(cumulative=claimed, spent=view.spent),
-                        last_accepted_voucher=voucher_text(attempt.signed))
+                        last_accepted_voucher=record.last_signed_voucher)
         return True
 
     async def fresh(self, budget: m.Budget, challenge: Challenge | None = None) -> _Try:
@@ -228,22 +232,10 @@ class _Payment:
                     attempt.budget.after_locking(amount))
 
 
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-
 # The reference server names a refusal for want of deposit by a tag, not by a problem member
 # (PROTOCOL-NOTES §4.4, §4.5): the fallback when no `required`/`available` members are sent.
 REFERENCE_CAPACITY_TAGS = ("exceeds-deposit", "insufficient channel availability",
                            "insufficient authorized voucher availability")
-
-
-def voucher_idempotency_key(signed: SignedVoucher) -> str:
-    """One key per voucher: every send of the same voucher (a retry, or a later run re-sending an
-    unconfirmed one) carries the same key, and no two vouchers share one."""
-    import hashlib
-
-    digest = hashlib.sha256(f"{signed.voucher.channel_id}:{signed.voucher.cumulative_amount}:"
-                            f"{signed.signature}".encode()).hexdigest()
-    return f"mpp-{digest[:32]}"
 
 
 def fresh_challenge(answer: Answer, offer: Offer) -> Challenge:

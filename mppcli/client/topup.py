@@ -24,7 +24,7 @@ from mppcli.client.credentials import check_fresh, check_transport, send_credent
 from mppcli.client.http import RequestSpec
 from mppcli.client.pending import reconcile_pending
 from mppcli.client.policy import check_same_terms
-from mppcli.client.txcheck import TopUpIntent, check_top_up
+from mppcli.client.txcheck import check_top_up
 from mppcli.client.vetting import vet_offer
 from mppcli.errors import InputError, PaymentRejected, PolicyError, ProtocolViolation
 from mppcli.protocol.metering import CHANNEL_HEADER
@@ -152,10 +152,10 @@ async def _build(client: Client, record: ChannelRecord, amount: int, offer: Offe
         blockhash = Hash.from_string(details.recent_blockhash)
     else:
         blockhash, _slot = await chainio.blockhash(client.rpc)
-    keys = _keys(record)
+    keys = channel_keys(record)
     fee_payer = chainio.pubkey(sponsor) if sponsor else payer
     tx = build_top_up_transaction(keys, amount, blockhash, fee_payer if sponsor else None)
-    check_top_up(tx, TopUpIntent(keys.program_id, keys.channel, payer, amount, fee_payer))
+    check_top_up(tx, keys, amount, fee_payer)
     return tx, sponsor is not None
 
 
@@ -169,7 +169,8 @@ async def _sponsor(client: Client, offer: Offer) -> str | None:
     return details.fee_payer_key
 
 
-def _keys(record: ChannelRecord) -> ChannelKeys:
+def channel_keys(record: ChannelRecord) -> ChannelKeys:
+    """The chain-side identity of a recorded channel (the top-up's one projection; close and sync use it)."""
     from mppcli.chain.params import ChannelKeys
     from mppcli.chain.splits import Split
 
@@ -190,8 +191,3 @@ async def _record_deposit(client: Client, record: ChannelRecord, amount: int) ->
         raise ProtocolViolation(f"the server confirmed the top-up but the chain holds a deposit of "
                                 f"{deposit}, not {record.deposit + amount}", channel_id=record.channel_id)
     return records.advance(client.store, record.channel_id, m.TopUpAccepted(deposit), pending_top_up=None)
-
-
-def channel_keys(record: ChannelRecord) -> ChannelKeys:
-    """The chain-side identity of a recorded channel (for the close and sync flows)."""
-    return _keys(record)

@@ -9,66 +9,59 @@ mismatches become `InternalError` here, because a mismatch means our own builder
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from solders.hash import Hash
 from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 
 from mppcli.chain import txcodec
 from mppcli.chain.instructions import DecodedInstruction, decode_instruction
+from mppcli.chain.params import ChannelKeys, OpenParams
 from mppcli.chain.pda import associated_token_address
 from mppcli.errors import InternalError, MalformedError
 
 
-@dataclass(frozen=True)
-class OpenIntent:
-    program: Pubkey
-    payer: Pubkey
-    payee: Pubkey
-    mint: Pubkey
-    authorized_signer: Pubkey
-    deposit: int
-    fee_payer: Pubkey
-    token_program: Pubkey
-    recent_blockhash: Hash
+def check_open(tx: VersionedTransaction, params: OpenParams, recent_blockhash: Hash) -> None:
+    """The open we built is exactly the one `params` describe: read back from its bytes, every
+    account (the channel PDA and both token accounts derived independently) and every argument.
 
-
-@dataclass(frozen=True)
-class TopUpIntent:
-    program: Pubkey
-    channel: Pubkey
-    payer: Pubkey
-    amount: int
-    fee_payer: Pubkey
-
-
-def check_open(tx: VersionedTransaction, intent: OpenIntent) -> None:
-    """The open we built deposits exactly `intent.deposit` from our payer into our channel, nothing else."""
+    `params` is the open's one projection: the builder, this check, the credential and the record
+    are all made from it, so the check is the only one (issue 15 item 4).
+    """
     message = txcodec.message_of(tx)
-    _require(message.recent_blockhash == intent.recent_blockhash, "blockhash is not the challenged one")
-    decoded = _only_call(tx, intent.program, intent.fee_payer, "open", {intent.payer, intent.fee_payer})
+    _require(message.recent_blockhash == recent_blockhash, "blockhash is not the challenged one")
+    fee_payer = params.rent_payer
+    decoded = _only_call(tx, params.program_id, fee_payer, "open", {params.payer, fee_payer})
     fields, accounts = decoded.fields(), decoded.accounts
+    channel = params.channel
     expected = {
-        "payer": intent.payer, "rentPayer": intent.fee_payer, "payee": intent.payee,
-        "mint": intent.mint, "authorizedSigner": intent.authorized_signer,
-        "payerTokenAccount": associated_token_address(intent.payer, intent.mint, intent.token_program),
-        "tokenProgram": intent.token_program,
+        "payer": params.payer, "rentPayer": fee_payer, "payee": params.payee, "mint": params.mint,
+        "authorizedSigner": params.authorized_signer, "channel": channel,
+        "payerTokenAccount": associated_token_address(params.payer, params.mint, params.token_program),
+        "channelTokenAccount": associated_token_address(channel, params.mint, params.token_program),
+        "tokenProgram": params.token_program,
     }
     for name, want in expected.items():
         _require(accounts[name] == want, f"open account {name} is {accounts[name]}, meant {want}")
-    _require(fields["deposit"] == intent.deposit,
-             f"open deposits {fields['deposit']}, meant {intent.deposit}")
+    _require(fields["deposit"] == params.deposit,
+             f"open deposits {fields['deposit']}, meant {params.deposit}")
+    for arg, value in (("salt", params.salt), ("gracePeriod", params.grace_period),
+                       ("openSlot", params.open_slot)):
+        _require(fields[arg] == value, f"open {arg} is {fields[arg]}, meant {value}")
+    recipients = [(entry["recipient"], entry["bps"]) for entry in fields["recipients"]]
+    meant = [(split.recipient, split.bps) for split in params.splits]
+    _require(recipients == meant, f"open splits are {recipients}, meant {meant}")
 
 
-def check_top_up(tx: VersionedTransaction, intent: TopUpIntent) -> None:
-    """The top-up adds exactly `intent.amount` to our channel from our payer."""
-    decoded = _only_call(tx, intent.program, intent.fee_payer, "topUp", {intent.payer, intent.fee_payer})
+def check_top_up(tx: VersionedTransaction, keys: ChannelKeys, amount: int, fee_payer: Pubkey) -> None:
+    """The top-up adds exactly `amount` to the channel `keys` describe (its one projection, also what
+    the builder used), from its payer and in its mint."""
+    decoded = _only_call(tx, keys.program_id, fee_payer, "topUp", {keys.payer, fee_payer})
     accounts = decoded.accounts
-    _require(accounts["payer"] == intent.payer, f"topUp payer is {accounts['payer']}")
-    _require(accounts["channel"] == intent.channel, f"topUp channel is {accounts['channel']}")
-    _require(decoded.fields()["amount"] == intent.amount,
-             f"topUp adds {decoded.fields()['amount']}, meant {intent.amount}")
+    expected = {"payer": keys.payer, "channel": keys.channel, "mint": keys.mint,
+                "tokenProgram": keys.token_program}
+    for name, want in expected.items():
+        _require(accounts[name] == want, f"topUp {name} is {accounts[name]}, meant {want}")
+    _require(decoded.fields()["amount"] == amount, f"topUp adds {decoded.fields()['amount']}, meant {amount}")
 
 
 def _only_call(tx: VersionedTransaction, program: Pubkey, fee_payer: Pubkey, name: str,

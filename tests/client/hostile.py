@@ -11,6 +11,7 @@ land on the real ledger) and rewrites what comes back according to `mode`:
     drop-stream         the first SSE response is cut after `drop_after` frames
     refuse-voucher      a voucher is forwarded (the server takes it) but answered 402 with a bare problem
     refuse-open         an open is forwarded (the deposit lands) but answered 402
+    swallow-open        an open is kept (not forwarded: it may land later or never) and answered 402
     close-then-die      a close is forwarded (the server settles) but the answer is cut; then every
                         request gets 503 (the server is gone)
     expire-challenge    challenges say they expired in 2001
@@ -92,8 +93,11 @@ class HostileProxy:
         action = _action(request.headers.get("authorization"))
         if action is not None:
             self.keys.append((action, request.headers.get("idempotency-key")))
+        if self.mode == "swallow-open" and action == "open":
+            self.log.append("kept an open without forwarding it")
+            return await _bare_refusal(self.upstream, request, self.refusal_detail)
         target = self.upstream + request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in ("content-length", "host")]
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() != "content-length"]
         body = await request.body()
         client = httpx.AsyncClient(timeout=httpx.Timeout(60, read=None))
         upstream = await client.send(client.build_request(request.method, target, headers=headers,

@@ -248,3 +248,47 @@ def test_a_refused_open_that_landed_is_recorded_live_and_blocks_a_second_deposit
     listed = payer.mpp("--json", "channels", "list", "--all").json["channels"]
     assert [c["channelId"] for c in listed] == [channel]
     assert [action for action, _key in proxy.keys].count("open") == 1
+
+
+def test_an_unconfirmed_voucher_below_the_price_does_not_stall_the_channel(payer: PayerHome,
+                                                                          proxy: HostileProxy) -> None:
+    """A stream killed before its commit left left `accepted + chunk` signed: the next request pays
+    `accepted + price` (above it), instead of re-sending a voucher that cannot pay for it."""
+    import json
+
+    from mppcli.protocol.voucher import Voucher, sign_voucher
+    from mppcli.wallet.keypair_file import read_keypair_file
+
+    channel = _opened(payer, proxy)
+    assert payer.keypair is not None
+    signed = sign_voucher(read_keypair_file(payer.keypair), Voucher(channel, PRICE + 1_000, 4102444800))
+    path = payer.home / "state" / "channels" / f"{channel}.json"
+    doc = json.loads(path.read_text())
+    doc.update(signedCumulative=str(PRICE + 1_000),
+               lastSignedVoucher=json.dumps(signed.to_json(), separators=(",", ":"), sort_keys=True))
+    path.write_text(json.dumps(doc))
+    run = _pay(payer, proxy, "request", f"{proxy.url}/paid")
+    assert run.exit_code == 0, run
+    assert _watermarks(payer, channel) == (2 * PRICE, 2 * PRICE)
+
+
+def test_a_refused_open_not_on_chain_stays_opening_and_blocks_a_second_deposit(
+        payer: PayerHome, proxy: HostileProxy) -> None:
+    proxy.mode = "swallow-open"  # the server keeps the signed open: it could still broadcast it
+    run = _pay(payer, proxy, "request", f"{proxy.url}/paid")
+    assert run.exit_code == 4, run
+    channel = run.json["error"]["channelId"]
+    assert payer.record(channel)["status"] == "opening"
+    again = _pay(payer, proxy, "request", f"{proxy.url}/paid")
+    assert again.exit_code == 5 and again.json["error"]["code"] == "E_POLICY", again
+    assert "has not been confirmed or ruled out" in again.json["error"]["message"]
+    assert [action for action, _key in proxy.keys] == ["open"]  # no second open left the machine
+
+
+def test_every_credential_carries_an_idempotency_key(payer: PayerHome, proxy: HostileProxy) -> None:
+    channel = _opened(payer, proxy)
+    assert payer.mpp("--json", "topup", channel, "0.01", "--yes").exit_code == 0
+    assert payer.mpp("--json", "close", channel, "--yes").exit_code == 0
+    assert [action for action, _key in proxy.keys] == ["open", "voucher", "topUp", "close"]
+    keys = [key for _action, key in proxy.keys]
+    assert all(keys) and len(set(keys)) == len(keys), proxy.keys

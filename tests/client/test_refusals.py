@@ -6,9 +6,10 @@ import json
 
 import pytest
 
+from mppcli.client.credentials import idempotency_key
 from mppcli.client.http import Answer
-from mppcli.client.request import capacity_shortfall, problem_amount, voucher_idempotency_key
-from mppcli.protocol.voucher import SignedVoucher, Voucher
+from mppcli.client.request import capacity_shortfall, problem_amount
+from mppcli.protocol.voucher import Voucher
 
 
 def _refusal(**members: object) -> Answer:
@@ -39,16 +40,18 @@ def test_a_member_that_is_not_a_decimal_string_is_ignored(value: object) -> None
     assert capacity_shortfall(_refusal(required=value, available="0"), 30) is None
 
 
-def test_one_idempotency_key_per_voucher() -> None:
+def test_one_idempotency_key_per_credential() -> None:
     from solders.keypair import Keypair
 
+    from mppcli.protocol.actions import VoucherAction
     from mppcli.protocol.voucher import sign_voucher
 
     one, other, channel = Keypair(), Keypair(), str(Keypair().pubkey())
 
-    def signed(key: Keypair, cumulative: int) -> SignedVoucher:
-        return sign_voucher(key, Voucher(channel, cumulative, 4102444800))
+    def key(signer: Keypair, cumulative: int) -> str:
+        signed = sign_voucher(signer, Voucher(channel, cumulative, 4102444800))
+        return idempotency_key(VoucherAction(channel, signed).to_json())
 
-    assert voucher_idempotency_key(signed(one, 5)) == voucher_idempotency_key(signed(one, 5))
-    assert voucher_idempotency_key(signed(one, 5)) != voucher_idempotency_key(signed(one, 6))
-    assert voucher_idempotency_key(signed(one, 5)) != voucher_idempotency_key(signed(other, 5))
+    assert key(one, 5) == key(one, 5)  # a re-send of the same voucher reuses its key
+    assert key(one, 5) != key(one, 6)
+    assert key(one, 5) != key(other, 5)
