@@ -154,9 +154,10 @@ def _start_ledger(options: ServeOptions, server_dir: Path, log: Callable[[str], 
 
     directory = None if options.ephemeral else (options.ledger_dir or server_dir / "ledger")
     port = options.rpc_port
-    if port and not port_is_free("127.0.0.1", port):
-        log(f"port {port} is taken, so the embedded ledger's RPC uses a free port instead; payers "
-            f"then need `-u` with the rpcUrl of the ready line (localnet's default is port {port})")
+    # The ledger listens on `port` (JSON-RPC) and `port + 1` (its websocket, Solana's convention).
+    if port and not (port_is_free("127.0.0.1", port) and port_is_free("127.0.0.1", port + 1)):
+        log(f"port {port} or {port + 1} is taken, so the embedded ledger's RPC uses free ports instead; "
+            f"payers then need `-u` with the rpcUrl of the ready line (localnet's default is port {port})")
         port = 0
     return start_ledger(directory, port=port)
 

@@ -35,7 +35,20 @@ def test_a_taken_rpc_port_falls_back_to_a_free_one_and_says_so(tmp_path: Path, o
     finally:
         server.stop()
     log = server.log()
-    assert f"port {occupied_port} is taken" in log and "-u" in log, log
+    assert f"port {occupied_port} or {occupied_port + 1} is taken" in log and "-u" in log, log
+
+
+def test_a_taken_websocket_port_also_falls_back(tmp_path: Path, occupied_port: int) -> None:
+    """The ledger's websocket listens on the RPC port + 1: asking for the port below a taken one
+    must fall back too, not fail to start."""
+    wanted = occupied_port - 1
+    server = ServerProcess.start(tmp_path / "home", "--ephemeral", "--rpc-port", str(wanted))
+    try:
+        assert server.ready["rpcUrl"] != f"http://127.0.0.1:{wanted}"
+        assert server.chain.slot() >= 0
+    finally:
+        server.stop()
+    assert f"port {wanted} or {occupied_port} is taken" in server.log()
 
 
 def test_a_free_rpc_port_is_used_as_given(tmp_path: Path) -> None:

@@ -161,7 +161,8 @@ def test_every_open_voucher_and_commit_is_recorded_under_the_lock_before_it_leav
     streamed = payer.mpp("--json", "stream", f"{witness.url}/stream?chunks=4")
     assert streamed.exit_code == 0, streamed
     assert witness.seen.count("open") == 1 and witness.seen.count("voucher") >= 3, witness.seen
-    assert witness.seen.count("commit") >= 3, witness.seen
+    # chunks 2-4 go out as one batch with one directive (spent first, then data): one commit pays it
+    assert witness.seen.count("commit") >= 1, witness.seen
     topped = payer.mpp("--json", "topup", first.json["channelId"], "0.01", "--yes")
     assert topped.exit_code == 0 and "topUp" in witness.seen, (topped, witness.seen)
     assert witness.faults == []
