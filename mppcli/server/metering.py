@@ -40,7 +40,7 @@ from mppcli.protocol.metering import (
 )
 from mppcli.protocol.receipt import format_receipt
 from mppcli.protocol.session import VoucherSigner
-from mppcli.protocol.voucher import DEFAULT_EXPIRES_AT
+from mppcli.protocol.voucher import DEFAULT_EXPIRES_AT, SignedVoucher
 from mppcli.server import problems
 from mppcli.server.challenges import Route
 from mppcli.server.config import ServerConfig
@@ -169,12 +169,7 @@ async def _commit_locked(ctx: ServerContext, channel_id: str, request: CommitReq
     actual = cumulative - state.accepted
     if actual > delivery.amount:
         raise SideChannelError(f"commit amount {actual} exceeds reserved amount {delivery.amount}")
-    try:
-        check_binding(state, signed)
-        check_signature_and_expiry(state, signed, ctx.clock(), ctx.config.clock_skew)
-        state = await ctx.confirm_live(state)
-    except problems.Rejection as exc:
-        raise SideChannelError(exc.detail) from None
+    state = await _verified(ctx, state, signed)
     committed = dataclasses.replace(
         state,
         accepted=cumulative,
@@ -194,6 +189,17 @@ async def _commit_locked(ctx: ServerContext, channel_id: str, request: CommitReq
             )
         )
     return CommitReceipt(request.delivery_id, channel_id, actual, cumulative, "committed")
+
+
+async def _verified(ctx: ServerContext, state: ChannelState, signed: SignedVoucher) -> ChannelState:
+    """A commit's voucher: binding, signature and expiry, then a fresh chain view; a refusal in
+    the side channel's error shape (it answers as the reference does, not with problem+json)."""
+    try:
+        check_binding(state, signed)
+        check_signature_and_expiry(state, signed, ctx.clock(), ctx.config.clock_skew)
+        return await ctx.confirm_live(state)
+    except problems.Rejection as exc:
+        raise SideChannelError(exc.detail) from None
 
 
 def _stream_row(ctx: ServerContext, delivery_id: str) -> Delivery | None:
@@ -224,12 +230,7 @@ async def _commit_streamed(
         raise SideChannelError(
             f"commit cumulative {cumulative} exceeds what was delivered (spent {state.spent})"
         )
-    try:
-        check_binding(state, signed)
-        check_signature_and_expiry(state, signed, ctx.clock(), ctx.config.clock_skew)
-        state = await ctx.confirm_live(state)
-    except problems.Rejection as exc:
-        raise SideChannelError(exc.detail) from None
+    state = await _verified(ctx, state, signed)
     actual = cumulative - state.accepted
     committed = dataclasses.replace(
         state, accepted=cumulative, highest_voucher=signed.to_json(), last_activity_at=ctx.clock()

@@ -18,8 +18,8 @@ import pytest
 
 from tests.e2e.support import PayerHome, wallet_payer
 from tests.interop.conftest import ledger, ref_python, refkit
-from tests.interop.refkit_runner import RefKit, RefServer
-from tests.interop.samples import new_secret, pubkey_of
+from tests.interop.refkit_runner import RefKit, RefServer, new_operator
+from tests.interop.samples import pubkey_of
 from tests.server.harness import Chain
 from tests.wallet.keyring_support import real_keyring
 
@@ -32,18 +32,12 @@ PRICE, CHUNK, DEPOSIT = 100, 10, 1_000_000
 
 @pytest.fixture
 def operator(ledger: Any) -> str:
-    secret = new_secret()
-    chain = Chain(ledger.rpc_url)
-    chain.airdrop(pubkey_of(secret), 2_000_000_000)
-    chain.mint_tokens(pubkey_of(secret), 1)  # the payee's token account
-    return secret
+    return new_operator(ledger)
 
 
 @pytest.fixture
 def reference(refkit: RefKit, ledger: Any, operator: str) -> Iterator[RefServer]:
-    config = {"rpcUrl": ledger.rpc_url, "mint": ledger.mint, "operatorSecret": operator,
-              "price": str(PRICE), "chunkPrice": str(CHUNK), "suggestedDeposit": str(DEPOSIT)}
-    with refkit.server(config) as running:
+    with refkit.demo_server(ledger, PRICE, CHUNK, DEPOSIT, operator) as running:
         yield running
 
 

@@ -19,7 +19,6 @@ from tests.client.hostile import HostileProxy
 from tests.e2e.support import PayerHome, file_payer
 from tests.interop.conftest import ledger, ref_python, refkit
 from tests.interop.refkit_runner import RefKit, RefServer
-from tests.interop.samples import new_secret, pubkey_of
 from tests.server.harness import Chain
 
 pytestmark = [pytest.mark.slow, pytest.mark.reference]
@@ -45,13 +44,7 @@ class NoDataProxy(HostileProxy):
 
 @pytest.fixture
 def reference(refkit: RefKit, ledger: Any) -> Iterator[RefServer]:
-    operator = new_secret()
-    chain = Chain(ledger.rpc_url)
-    chain.airdrop(pubkey_of(operator), 2_000_000_000)
-    chain.mint_tokens(pubkey_of(operator), 1)
-    config = {"rpcUrl": ledger.rpc_url, "mint": ledger.mint, "operatorSecret": operator,
-              "price": str(PRICE), "chunkPrice": str(CHUNK), "suggestedDeposit": str(DEPOSIT)}
-    with refkit.server(config) as running:
+    with refkit.demo_server(ledger, PRICE, CHUNK, DEPOSIT) as running:
         yield running
 
 

@@ -80,6 +80,29 @@ class RefKit:
         finally:
             _stop(proc)
 
+    @contextmanager
+    def demo_server(self, ledger: Any, price: int, chunk_price: int, deposit: int,
+                    operator: str | None = None) -> Iterator[RefServer]:
+        """The reference server on the embedded ledger, priced per request and per chunk, with an
+        operator that holds SOL for fees and a token account to be paid into (`new_operator`)."""
+        config = {"rpcUrl": ledger.rpc_url, "mint": ledger.mint,
+                  "operatorSecret": operator or new_operator(ledger), "price": str(price),
+                  "chunkPrice": str(chunk_price), "suggestedDeposit": str(deposit)}
+        with self.server(config) as running:
+            yield running
+
+
+def new_operator(ledger: Any) -> str:
+    """A fresh operator secret, funded on `ledger` with SOL and its token account."""
+    from tests.interop.samples import new_secret, pubkey_of
+    from tests.server.harness import Chain
+
+    secret = new_secret()
+    chain = Chain(ledger.rpc_url)
+    chain.airdrop(pubkey_of(secret), 2_000_000_000)
+    chain.mint_tokens(pubkey_of(secret), 1)  # the payee's token account
+    return secret
+
 
 def _ready_line(proc: subprocess.Popen[str], timeout: float, errors: list[str]) -> dict[str, Any]:
     lines: queue.Queue[str] = queue.Queue()

@@ -14,7 +14,6 @@ import pytest
 from tests.e2e.support import PayerHome, file_payer
 from tests.interop.conftest import ledger, ref_python, refkit
 from tests.interop.refkit_runner import RefKit, RefServer
-from tests.interop.samples import new_secret, pubkey_of
 from tests.server.harness import Chain
 
 pytestmark = [pytest.mark.slow, pytest.mark.reference]
@@ -25,13 +24,7 @@ PRICE, CHUNK, DEPOSIT = 100, 10, 1_000_000
 
 @pytest.fixture(scope="module")
 def reference(refkit: RefKit, ledger: Any) -> Iterator[RefServer]:
-    operator = new_secret()
-    chain = Chain(ledger.rpc_url)
-    chain.airdrop(pubkey_of(operator), 2_000_000_000)
-    chain.mint_tokens(pubkey_of(operator), 1)
-    config = {"rpcUrl": ledger.rpc_url, "mint": ledger.mint, "operatorSecret": operator,
-              "price": str(PRICE), "chunkPrice": str(CHUNK), "suggestedDeposit": str(DEPOSIT)}
-    with refkit.server(config) as running:
+    with refkit.demo_server(ledger, PRICE, CHUNK, DEPOSIT) as running:
         yield running
 
 
