@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 # Knobs of the test runner itself (scripts/test, scripts/with-keyring, the crash tests), kept.
-RUNNER_KNOBS = frozenset({"MPP_REF_PYTHON", "MPP_KEYRING_READY", "MPP_CRASH_ROUNDS", "MPP_CRASH_SEED"})
+RUNNER_KNOBS = frozenset({"MPP_REF_PYTHON", "MPP_KEYRING_READY", "MPP_CRASH_ROUNDS", "MPP_CRASH_SEED",
+                          "MPP_TEST_SHARED"})
 # Variables outside MPP_* that change what the CLI prints (colour, width, prompting).
 OUTPUT_VARIABLES = ("NO_COLOR", "FORCE_COLOR", "CLICOLOR", "CLICOLOR_FORCE", "COLUMNS", "LINES", "CI")
 
@@ -24,6 +25,10 @@ def leaked_variables(environ: dict[str, str] | os._Environ[str]) -> list[str]:
     return sorted(name for name in environ
                   if (name.startswith(("MPP_", "_MPP_")) and name not in RUNNER_KNOBS)
                   or name in OUTPUT_VARIABLES or (name == "TERM" and environ[name] == "dumb"))
+
+
+# Read before `pytest_configure` clears `CI` (which `mpp` itself reads to decide on prompting).
+UNDER_CI = os.environ.get("CI", "").lower() == "true"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -44,7 +49,7 @@ def mpp_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 def pytest_sessionstart(session: pytest.Session) -> None:
     from tests.support import REFERENCE
 
-    if os.environ.get("CI", "").lower() == "true" and not REFERENCE.is_dir():
+    if UNDER_CI and not REFERENCE.is_dir():
         raise pytest.UsageError(f"CI=true but {REFERENCE} is missing: the tests that need the shared "
                                 "reference vectors would be skipped. Check out ../shared next to the "
                                 "repository (or point MPP_TEST_SHARED at it).")
