@@ -4,7 +4,7 @@ frames unmetered, and 20 metered streams at once.
     python bench/stream_events.py [--chunks 20000] [--runs 3] [--concurrent 20]
                                   [--concurrent-chunks 2000] [--serve-arg=--stream-credit=64x] [--json]
 
-Metered: `mpp serve --ephemeral` with its default stream settings (credit window, batching)
+Metered: `mpp serve --ephemeral --db FILE` (a durable store) with its default stream settings (credit window, batching)
 serves `/stream?chunks=N`; `mpp stream` pays chunk 1 with the request and every batch after it
 with pipelined, coalesced commits (each voucher recorded, fsync'd, before it leaves). Unmetered: a
 plain Starlette SSE endpoint on loopback sends the same N data frames and `[DONE]`, and `mpp
@@ -150,8 +150,10 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        served = ServerProcess.start(Path(tmp) / "serve", "--ephemeral", "--suggested-deposit", "100",
-                                     "--min-deposit", "1", *options.serve_arg)
+        # A throwaway chain, but a real database file: `spent` is made durable (fsync'd, group
+        # commit) before each batch leaves, as with a default `mpp serve`.
+        served = ServerProcess.start(Path(tmp) / "serve", "--ephemeral", "--db", str(Path(tmp) / "server.db"),
+                                     "--suggested-deposit", "100", "--min-deposit", "1", *options.serve_arg)
         plain_url, plain_server = unmetered_server()
         try:
             payer = file_payer(Path(tmp) / "payer", served.chain, tokens=1_000_000_000)

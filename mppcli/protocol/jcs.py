@@ -16,12 +16,14 @@ than silently changed: every u64 on this wire is a decimal *string*, so a big JS
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 
 from mppcli.errors import MalformedError
 
 _SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
 _ESCAPES = {chr(c): f"\\u{c:04x}" for c in range(0x20)} | _SHORT_ESCAPES
+_NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f]')  # one C-level scan instead of a lookup per character
 
 
 def canonical_json(value: object) -> bytes:
@@ -79,11 +81,12 @@ def _utf16_order(key: str) -> bytes:
 
 
 def _string(text: str) -> str:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise MalformedError("JSON string contains a lone surrogate (RFC 8785 §3.2.2.2)") from None
-    return '"' + "".join(_ESCAPES.get(ch, ch) for ch in text) + '"'
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise MalformedError("JSON string contains a lone surrogate (RFC 8785 §3.2.2.2)") from None
+    return '"' + _NEEDS_ESCAPE.sub(lambda found: _ESCAPES[found.group()], text) + '"'
 
 
 def _integer(value: int) -> str:

@@ -15,7 +15,7 @@ challenge; success carries `Payment-Receipt` and `Cache-Control: private`. `open
 `close` credentials answer a small JSON summary; `voucher` and `use` pay for the resource.
 
 The metered stream: the credential pays chunk 1. Spent first, then data: before a batch of
-chunks leaves (at most 32), its price is added to the channel's `spent` in one durable store
+chunks leaves (at most 128), its price is added to the channel's `spent` in one durable store
 commit; the batch then goes out as its data frames followed by one `mpp.metering` directive
 (deliveryId `<streamId>:<n>`, sessionId, amount = the batch's price, currency, sequence,
 expiresAt, commitUrl, cumulativeCommit: true). Vouchers catch up at `POST

@@ -266,7 +266,7 @@ def _replayed(
 # --- the metered stream ----------------------------------------------------------------------------
 
 STREAM_PREFIX = "stream-"
-BATCH_CHUNKS = 32  # most chunks charged by one store commit and sent as one write
+BATCH_CHUNKS = 128  # most chunks charged by one store commit and sent as one write
 
 
 def credit_window(config: ServerConfig) -> int:
