@@ -4,8 +4,8 @@ frames unmetered, and 20 metered streams at once.
     python bench/stream_events.py [--chunks 20000] [--runs 3] [--concurrent 20]
                                   [--concurrent-chunks 2000] [--serve-arg=--stream-credit=64x] [--json]
 
-Metered: `mpp serve --ephemeral --db FILE` (a durable store) with its default stream settings (credit window, batching)
-serves `/stream?chunks=N`; `mpp stream` pays chunk 1 with the request and every batch after it
+Metered: `mpp serve --ephemeral --db FILE` (a durable store) with its default stream settings
+(credit window, batching) serves `/stream?chunks=N`; `mpp stream` pays chunk 1 with the request and every batch after it
 with pipelined, coalesced commits (each voucher recorded, fsync'd, before it leaves). Unmetered: a
 plain Starlette SSE endpoint on loopback sends the same N data frames and `[DONE]`, and `mpp
 stream` reads it as a free stream. Both are timed as the real command (a subprocess), with the
