@@ -5,13 +5,14 @@ frames unmetered, and 20 metered streams at once.
                                   [--concurrent-chunks 2000] [--serve-arg=--stream-credit=64x] [--json]
 
 Metered: `mpp serve --ephemeral --db FILE` (a durable store) with its default stream settings
-(credit window, batching) serves `/stream?chunks=N`; `mpp stream` pays chunk 1 with the request
-and every batch after it with pipelined, coalesced commits (each voucher recorded, fsync'd,
-before it leaves). Unmetered: a plain Starlette SSE endpoint on loopback sends the same N data frames and `[DONE]`, and `mpp
-stream` reads it as a free stream. Both are timed as the real command (a subprocess), with the
-same N, alternating metered and unmetered runs so machine load hits both alike; each is also
-timed at 1 chunk, and the rate is (N - 1) / (t_N - t_1), which removes start-up, the 402 round
-trip and the RPC checks. The ratio billed / unmetered is the figure to watch (target >= 0.5).
+(credit window, batching) serves `/stream?chunks=N`; `mpp stream` pays chunk 1 with the request and
+every batch after it with pipelined, coalesced commits (each voucher recorded, fsync'd, before it
+leaves). Unmetered: a plain Starlette SSE endpoint on loopback sends the same N data frames and
+`[DONE]`, and `mpp stream` reads it as a free stream. Both are timed as the real command (a
+subprocess), with the same N, alternating metered and unmetered runs so machine load hits both
+alike; each is also timed at 1 chunk, and the rate is (N - 1) / (t_N - t_1), which removes start-up,
+the 402 round trip and the RPC checks. The ratio billed / unmetered is the figure to watch (target
+>= 0.5).
 
 Concurrent: `--concurrent` payers (one channel each, opened beforehand) run `mpp stream` on
 `--concurrent-chunks` chunks at the same time; reported: total billed events/s over the wall time
