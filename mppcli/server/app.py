@@ -74,7 +74,7 @@ from mppcli.server.debit import Prepare
 from mppcli.server.events import METERED, REFUSED, PaymentEvent
 from mppcli.server.gateway import METHODS as GATEWAY_METHODS
 from mppcli.server.gateway import Gateway, GatewayConfig
-from mppcli.server.httpinput import BodyTooLarge, body_digest, payment_credentials, read_body
+from mppcli.server.httpinput import MAX_PAID_BODY, BodyTooLarge, body_digest, payment_credentials, read_body
 from mppcli.server.method import Result, SessionMethod
 from mppcli.server.state import ChannelState
 
@@ -136,7 +136,8 @@ def create_app(
         forwarding = Gateway(ctx, gateway)
 
         async def forward(request: Request) -> Response:
-            return await forwarding.serve(request, functools.partial(_gate, ctx, method, request))
+            gate = functools.partial(_gate, ctx, method, request, body_limit=gateway.max_body)
+            return await forwarding.serve(request, gate)
 
         demo = [HttpRoute("/{path:path}", forward, methods=GATEWAY_METHODS)]
     app = Starlette(
@@ -179,14 +180,16 @@ async def _gate(
     chunks: int = 0,
     prepare: Prepare | None = None,
     respond: Callable[[Result], Response] | None = None,
+    body_limit: int = MAX_PAID_BODY,
 ) -> Response:
     """Verify and charge the request's credential, then answer: `respond` builds the answer of a
-    paid request when given (the gateway), `prepare` runs before the debit is stored (`charge`)."""
+    paid request when given (the gateway), `prepare` runs before the debit is stored (`charge`).
+    A body is read up to `body_limit` first: the challenge binds its digest."""
     headers = request.headers
     auth = headers.getlist("authorization")
     hint = headers.get(CHANNEL_HEADER)
     try:
-        digest = await body_digest(request)
+        digest = await body_digest(request, body_limit)
     except BodyTooLarge as exc:
         return await _rejected(method, route, problems.malformed(str(exc)), hint, None, request, 413)
     if payment_credentials(auth) > 1:

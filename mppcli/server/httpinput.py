@@ -52,11 +52,11 @@ def content_digest(body: bytes) -> str:
     return "sha-256=:" + base64.b64encode(hashlib.sha256(body).digest()).decode() + ":"
 
 
-async def body_digest(request: Request) -> str | None:
+async def body_digest(request: Request, limit: int = MAX_PAID_BODY) -> str | None:
     """The digest a challenge for this request binds: only methods that carry a body have one."""
     if request.method not in BODY_METHODS:
         return None
-    return content_digest(await read_body(request, MAX_PAID_BODY))
+    return content_digest(await read_body(request, limit))
 
 
 def payment_credentials(authorization: list[str]) -> int:

@@ -323,3 +323,18 @@ def test_operator_signed_channels_pay_gateway_routes_and_streams(upstream: str, 
         assert row["spent"] == row["acceptedCumulative"] == str(PRICE + 4 * EVENT)  # the 502 cost nothing
     finally:
         server.stop()
+
+
+def test_a_paid_body_above_the_demo_limit_reaches_the_upstream_whole(
+    gateway: ServerProcess, upstream: str, payer: PayerHome, tmp_path: Path
+) -> None:
+    """The body digest is checked up to the gateway's own body limit (10 MiB), not the 1 MiB of
+    the demo endpoints: a 2 MiB POST is paid and forwarded intact, once."""
+    body = tmp_path / "big.json"
+    body.write_text(json.dumps({"blob": "x" * (2 * 1024 * 1024)}))
+    before = len(seen(upstream, "/v1/echo"))
+    run = payer.mpp("--json", "request", "-X", "POST", f"{gateway.url}/v1/echo", "-d", f"@{body}",
+                    "-H", "Content-Type: application/json", "--deposit", "0.1", "--yes", "--signer", "payer")
+    assert run.exit_code == 0, run
+    forwarded = seen(upstream, "/v1/echo")[before:]
+    assert len(forwarded) == 1 and forwarded[0]["body"] == body.read_text()
