@@ -13,6 +13,12 @@ from typing import Any
 from mppcli.protocol.session import VOUCHER_SIGNERS, VoucherSigner
 from mppcli.server.credit import DEFAULT_CREDIT, parse_credit
 
+# The most splits a channel can be opened *and* settled with on a real cluster (1232-byte packets):
+# the open carries the split list (34 bytes each; lookup tables are not allowed there) and fits up
+# to 17 (16: 1179 bytes); the close needs a lookup table beyond 7 and fits up to 18 with ours
+# (chain/lookup_tables.py, tests/ledger/test_lookup_tables.py). 16, with margin, is tested end to end.
+MAX_SERVED_SPLITS = 16
+
 # Spec RECOMMENDED values and the reference's defaults (PROTOCOL-NOTES §2, §10).
 DEFAULT_GRACE_PERIOD = 900
 DEFAULT_CHALLENGE_TTL = 300
@@ -166,8 +172,11 @@ def _validate_splits(config: ServerConfig) -> None:
     recipients = [r for r, _ in config.splits]
     if len(set(recipients)) != len(recipients):
         raise ValueError("--split recipients must be unique")
-    if len(recipients) > 32:
-        raise ValueError("at most 32 --split recipients")
+    if len(recipients) > MAX_SERVED_SPLITS:
+        raise ValueError(
+            f"at most {MAX_SERVED_SPLITS} --split recipients: the open transaction carries the split list "
+            f"and with more it exceeds a real cluster's 1232-byte packet (the program allows 32)"
+        )
     if any(bps <= 0 for _, bps in config.splits):
         raise ValueError("every --split share must be greater than 0 bps")
     if sum(bps for _, bps in config.splits) > 10_000:

@@ -60,6 +60,8 @@ def test_help_lists_every_flag_of_the_cli_contract() -> None:
         (("--recipient", str(Keypair().pubkey())), "E_CONFIG", "--recipient-keypair"),
         (("--currency", "NOPE"), "E_CONFIG", "NOPE"),
         (("--clock-skew", "-1"), "E_USAGE", "--clock-skew"),
+        (tuple(a for _ in range(17) for a in ("--split", f"{Keypair().pubkey()}:100")), "E_USAGE",
+         "at most 16"),
     ],
 )
 def test_unusable_settings_are_refused_with_exit_2(
