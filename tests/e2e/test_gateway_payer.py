@@ -1,0 +1,76 @@
+"""The payer (`mpp stream`, `mpp request`) against a real `mpp serve --upstream` gateway in front of a
+real upstream process (tests/server/upstream_app.py): what is billed as a stream's data event, and
+how an upstream failure the gateway did not charge for is reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.support import PayerHome, file_payer
+from tests.server.harness import ServerProcess
+from tests.server.upstream_app import running_upstream
+from tests.support import mpp
+
+pytestmark = [pytest.mark.slow]
+
+EVENT = 1_000  # 0.001 per event
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[str]:
+    with running_upstream() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def gateway(upstream: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    home = tmp_path_factory.mktemp("gateway") / "home"
+    running = ServerProcess.start(
+        home,
+        "--ephemeral",
+        "--db", str(home.parent / "server.db"),
+        "--min-deposit", "0.01",
+        "--stream-pause", "2",
+        "--upstream", upstream,
+        "--route", "GET /v1/named=0.001/event",
+        "--route", "GET /v1/fail=0.01",
+        "--route", "* /v1/gone=0.01",
+    )
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def payer(gateway: ServerProcess, tmp_path: Path) -> PayerHome:
+    return file_payer(tmp_path / "payer", gateway.chain)
+
+
+def server_spent(gateway: ServerProcess, channel_id: str) -> tuple[str, str]:
+    listed = mpp("--json", "serve", "channels", "--db", str(gateway.home.parent / "server.db"))
+    assert listed.exit_code == 0, listed
+    found = [c for c in listed.json["channels"] if c["channelId"] == channel_id]
+    assert len(found) == 1, listed.json
+    return str(found[0]["spent"]), str(found[0]["acceptedCumulative"])
+
+
+def test_named_non_json_upstream_events_are_billed_paid_and_printed(
+    gateway: ServerProcess, payer: PayerHome
+) -> None:
+    streamed = payer.mpp(
+        "--json", "stream", f"{gateway.url}/v1/named?n=4", "--deposit", "0.1", "--yes", "--signer", "payer"
+    )
+    assert streamed.exit_code == 0, streamed
+    assert streamed.json["ended"] == "complete", streamed
+    assert streamed.json["dataEvents"] == 4, streamed
+    assert streamed.json["cumulative"] == str(4 * EVENT), streamed
+    channel = streamed.json["channelId"]
+    assert server_spent(gateway, channel) == (str(4 * EVENT), str(4 * EVENT))
+
+    printed = payer.mpp("stream", f"{gateway.url}/v1/named?n=2", "--yes", "--signer", "payer")
+    assert printed.exit_code == 0, printed
+    assert [line for line in printed.stdout.splitlines() if line] == ["tick 1", "tick 2"], printed
+    assert "mpp.metering" not in printed.stdout and "[DONE]" not in printed.stdout
