@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from tests.e2e.support import PayerHome, file_payer
@@ -49,6 +51,11 @@ def payer(gateway: ServerProcess, tmp_path: Path) -> PayerHome:
     return file_payer(tmp_path / "payer", gateway.chain)
 
 
+def seen(upstream: str, path: str) -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = httpx.get(f"{upstream}/__seen").json()
+    return [e for e in entries if e["path"] == path]
+
+
 def server_spent(gateway: ServerProcess, channel_id: str) -> tuple[str, str]:
     listed = mpp("--json", "serve", "channels", "--db", str(gateway.home.parent / "server.db"))
     assert listed.exit_code == 0, listed
@@ -74,3 +81,20 @@ def test_named_non_json_upstream_events_are_billed_paid_and_printed(
     assert printed.exit_code == 0, printed
     assert [line for line in printed.stdout.splitlines() if line] == ["tick 1", "tick 2"], printed
     assert "mpp.metering" not in printed.stdout and "[DONE]" not in printed.stdout
+
+
+def test_a_non_ascii_header_is_a_usage_error_naming_the_header_and_sends_nothing(
+    gateway: ServerProcess, upstream: str, payer: PayerHome
+) -> None:
+    before = len(seen(upstream, "/v1/fail"))
+    run = payer.mpp("--json", "request", "-H", "X-Name: café", f"{gateway.url}/v1/fail", "--yes",
+                    "--signer", "payer")
+    assert run.exit_code == 2, run
+    assert run.json["error"]["code"] == "E_INPUT", run
+    assert "X-Name" in run.json["error"]["message"], run
+    secret = payer.mpp("request", "-H", "Authorization: Bearer sécret-tøken", f"{gateway.url}/v1/fail",
+                       "--yes",
+                       "--signer", "payer")
+    assert secret.exit_code == 2 and "Authorization" in secret.stderr, secret
+    assert "sécret" not in secret.stdout + secret.stderr  # a credential is never echoed
+    assert len(seen(upstream, "/v1/fail")) == before
