@@ -41,6 +41,7 @@ def gateway(upstream: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         "--route", "GET /v1/named=0.001/event",
         "--route", "GET /v1/fail=0.01",
         "--route", "* /v1/gone=0.01",
+        "--route", "GET /v1/echo=0.01",
     )
     yield running
     running.stop()
@@ -98,3 +99,34 @@ def test_a_non_ascii_header_is_a_usage_error_naming_the_header_and_sends_nothing
     assert secret.exit_code == 2 and "Authorization" in secret.stderr, secret
     assert "sécret" not in secret.stdout + secret.stderr  # a credential is never echoed
     assert len(seen(upstream, "/v1/fail")) == before
+
+
+def test_an_uncharged_upstream_failure_is_shown_as_what_it_is_and_signs_nothing_more(
+    gateway: ServerProcess, payer: PayerHome
+) -> None:
+    failed = payer.mpp("request", f"{gateway.url}/v1/fail", "--deposit", "0.1", "--yes", "--signer", "payer")
+    assert failed.exit_code == 0, failed  # an HTTP answer like any other: its body, no refusal
+    assert "refused" not in failed.stderr, failed
+    assert "HTTP 502" in failed.stderr and "upstream answered 500" in failed.stderr, failed
+    assert "did not charge" in failed.stderr, failed
+    assert "upstream answered 500" in failed.stdout  # the problem body itself
+
+    strict = payer.mpp("--json", "request", "--fail", f"{gateway.url}/v1/fail", "--yes", "--signer", "payer")
+    assert strict.exit_code == 4 and strict.json["error"]["code"] == "E_HTTP_STATUS", strict
+    assert "502" in strict.json["error"]["message"] and "did not charge" in strict.json["error"]["message"]
+    channel = strict.json["error"]["channelId"]
+    assert server_spent(gateway, channel) == ("0", "0")
+
+    missing = payer.mpp("--json", "request", "-X", "POST", "-d", "{}", f"{gateway.url}/v1/gone", "--yes",
+                        "--signer", "payer")
+    assert missing.exit_code == 0 and missing.json["status"] == 404, missing  # the upstream's own 404
+    assert missing.json["body"] == '{"error":"no such thing"}' and missing.json["paid"] == "0", missing
+    missing_strict = payer.mpp("request", "-f", "-X", "POST", "-d", "{}", f"{gateway.url}/v1/gone", "--yes",
+                               "--signer", "payer")
+    assert missing_strict.exit_code == 4 and "E_HTTP_STATUS" in missing_strict.stderr, missing_strict
+    assert server_spent(gateway, channel) == ("0", "0")
+
+    paid = payer.mpp("--json", "request", f"{gateway.url}/v1/echo", "--yes", "--signer", "payer")
+    assert paid.exit_code == 0 and paid.json["channelId"] == channel, paid
+    assert paid.json["cumulative"] == "10000", paid  # the voucher the failures left unconfirmed, not more
+    assert server_spent(gateway, channel) == ("10000", "10000")
