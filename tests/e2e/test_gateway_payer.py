@@ -130,3 +130,12 @@ def test_an_uncharged_upstream_failure_is_shown_as_what_it_is_and_signs_nothing_
     assert paid.exit_code == 0 and paid.json["channelId"] == channel, paid
     assert paid.json["cumulative"] == "10000", paid  # the voucher the failures left unconfirmed, not more
     assert server_spent(gateway, channel) == ("10000", "10000")
+
+
+def test_a_minimum_deposit_above_what_was_allowed_is_told_in_token_units(
+    gateway: ServerProcess, payer: PayerHome
+) -> None:
+    run = payer.mpp("request", f"{gateway.url}/v1/echo", "--deposit", "0.005", "--yes", "--signer", "payer")
+    assert run.exit_code == 5, run
+    assert "minimumDeposit 0.01 USDC is above what you allowed (0.005 USDC)" in run.stderr, run
+    assert "10000" not in run.stderr and "5000" not in run.stderr, run
