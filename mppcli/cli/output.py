@@ -48,7 +48,9 @@ def render_error(env: Env, error: MppError) -> None:
     if env.json:
         print(dumps({"ok": False, "error": error.to_json()}), file=env.stdout, flush=True)
         return
-    print(f"error[{error.code}]: {error.message}", file=env.stderr)
+    from mppcli.cli.units import with_symbols
+
+    print(f"error[{error.code}]: {with_symbols(error.message)}", file=env.stderr)
     if error.hint:
         print(f"hint: {error.hint}", file=env.stderr)
     env.stderr.flush()

@@ -330,8 +330,13 @@ def _request_outcome(env: Env, result: Any, output: Path | None, include: bool,
         record = paid.record
         env.info(f"paid {_display(record, paid.amount)} on channel {record.channel_id} "
                  f"(cumulative {_display(record, paid.cumulative)}, spent {_display(record, record.spent)})")
+    uncharged = getattr(result, "uncharged", None)
+    if uncharged is not None and not fail and not env.json:
+        env.warn(f"{uncharged.message}. {uncharged.hint}")
     if dump_header is not None:
         _dump_head(env, answer, dump_header)
+    if fail and uncharged is not None:
+        raise uncharged  # E_HTTP_STATUS, with what the server said and that it did not charge
     if fail and answer.status >= 400:
         raise HttpStatusError(f"{url} answered HTTP {answer.status} {answer.reason}".rstrip())
     if output is not None:

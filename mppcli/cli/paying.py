@@ -169,6 +169,9 @@ def notes_sink(env: Env) -> Callable[[Event], None]:
     return emit
 
 
+AMOUNT_FIELDS = frozenset(("amount", "deposit", "cumulative"))  # base units in the client's events
+
+
 class SpendMeter:
     """Spend and progress on stderr: a live line on a terminal (redrawn in place at most
     `REDRAW_EVERY` seconds apart), plain lines every few seconds otherwise; silent in JSON modes
@@ -184,6 +187,7 @@ class SpendMeter:
         self.events = self.vouchers = 0
         self.cumulative = "0"
         self.channel = ""
+        self._shown_as: dict[str, Callable[[int], str]] = {}  # channel -> its token's human amount
         self._last = 0.0
         self._live = False  # draw a live line (a terminal)
         self._shown = False  # the live line is on the screen now
@@ -238,8 +242,37 @@ class SpendMeter:
             self._shown = True
 
     def _line(self) -> str:
-        return f"mpp: {self.events} data events, {self.vouchers} vouchers, cumulative {self.cumulative}" + (
-            f" on {self.channel[:8]}…" if self.channel else "")
+        counts = f"mpp: {self.events} data events, {self.vouchers} vouchers"
+        where = f" on {self.channel[:8]}…" if self.channel else ""
+        return f"{counts}, cumulative {self._cumulative()}{where}"
+
+    def _cumulative(self) -> str:
+        """The cumulative in token units with the symbol (the voucher event names only the channel)."""
+        return self._amount(self.channel, self.cumulative)
+
+    def _amount(self, channel_id: str, value: object) -> str:
+        """A base-unit amount in the channel's token units with its symbol, read from the channel's
+        record once; as given when there is no channel or its record cannot be read."""
+        show = self._shown_as.get(channel_id) if channel_id else None
+        if channel_id and show is None:
+            show = self._shown_as[channel_id] = self._token_of(channel_id)
+        try:
+            return show(int(str(value))) if show is not None else str(value)
+        except ValueError:
+            return str(value)
+
+    def _token_of(self, channel_id: str) -> Callable[[int], str]:
+        from mppcli.cli.units import record_amount
+        from mppcli.errors import MppError
+        from mppcli.state.store import ChannelStore
+
+        try:
+            record = ChannelStore(self.env.paths, warn=lambda _problem: None).load(channel_id)
+        except MppError:
+            record = None
+        if record is None:
+            return str
+        return lambda amount: record_amount(record, amount)
 
     def _plain(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -248,6 +281,8 @@ class SpendMeter:
             print(self._line(), file=self.env.stderr, flush=True)
 
     def _note(self, event: Event) -> None:
-        details = " ".join(f"{k}={v}" for k, v in event.fields.items() if k != "data")
+        channel = str(event.fields.get("channelId", ""))
+        details = " ".join(f"{k}={self._amount(channel, v) if k in AMOUNT_FIELDS else v}"
+                           for k, v in event.fields.items() if k != "data")
         self.erase()
         print(f"mpp: {event.type} {details}", file=self.env.stderr, flush=True)

@@ -35,6 +35,12 @@ class Offer:
     def details(self) -> MethodDetails:
         return self.request.method_details
 
+    def amount_text(self, amount: int) -> str:
+        """`amount` in token units and the mint (`0.25 <mint>`); the CLI writes the mint as its symbol."""
+        from mppcli.protocol.amounts import format_amount
+
+        return f"{format_amount(amount, self.details.decimals or 0)} {self.request.currency}"
+
     @property
     def expires_at(self) -> float | None:
         if self.challenge.expires is None:

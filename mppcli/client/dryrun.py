@@ -58,7 +58,7 @@ async def quote(client: Client, spec: RequestSpec, options: PayOptions) -> Quote
     if channel is not None:
         return replace(base, channel_id=channel)
     deposit = m.choose_deposit(price=request.amount, suggested=request.suggested_deposit,
-                               minimum=request.minimum_deposit,
+                               minimum=request.minimum_deposit, show=offer.amount_text,
                                requested=token_amount(options.deposit, decimals, "--deposit"),
                                budget=budget_for(options, decimals))
     return replace(base, opens=True, deposit=deposit)

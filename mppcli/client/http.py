@@ -65,9 +65,23 @@ def redact(name: str, value: str) -> str:
 def parse_header_option(text: str) -> tuple[str, str]:
     """`-H 'Name: value'` as curl takes it."""
     name, sep, value = text.partition(":")
-    if not sep or not name.strip() or any(c in name for c in " \t\r\n"):
+    name, value = name.strip(), value.strip()
+    if not sep or not name or not _is_token(name):
         raise InputError(f"bad header {text!r}", hint="Write headers as -H 'Name: value'.")
-    return name.strip(), value.strip()
+    if not all(c == "\t" or " " <= c <= "~" for c in value):
+        # HTTP/1.1 sends header bytes as-is and httpx encodes them as ASCII: anything else would
+        # fail deep in the send (or smuggle a line break), so it is the user's to fix here
+        raise InputError(f"header {name} has a value that is not printable ASCII: {redact(name, value)!r}",
+                         hint=f"Encode it first (e.g. percent-encode it): -H '{name}: <ascii value>'.")
+    return name, value
+
+
+_TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def _is_token(name: str) -> bool:
+    """An RFC 9110 field name (a token): what a server can read as one header."""
+    return all(c in _TOKEN_CHARS for c in name)
 
 
 def collect_headers(response: httpx.Response) -> dict[str, tuple[str, ...]]:

@@ -475,11 +475,12 @@ def check_commit_receipt(view: ChannelView, sent: int, status: str, cumulative: 
 
 
 def choose_deposit(*, price: int, suggested: int | None, minimum: int | None, requested: int | None,
-                   budget: Budget, default_units: int = 100) -> int:
+                   budget: Budget, default_units: int = 100, show: Callable[[int], str] = str) -> int:
     """deposit = min(the server's suggestion (or a price-based default), --deposit, --max-spend).
 
     The server can only ever lower what the user allowed (NOTES: a payer tool lost funds when a
     suggestion was trusted); below the server's minimum the open is refused, not inflated.
+    `show` writes an amount for the refusal's message (the caller knows the token; this stays pure).
     """
     want = suggested if suggested is not None else (minimum or price * default_units)
     if minimum is not None:
@@ -490,7 +491,7 @@ def choose_deposit(*, price: int, suggested: int | None, minimum: int | None, re
         raise PolicyError("the deposit would be 0", hint="Pass --deposit with a positive amount.")
     if minimum is not None and deposit < minimum:
         raise PolicyError(
-            f"the server's minimumDeposit {minimum} is above what you allowed ({deposit})",
+            f"the server's minimumDeposit {show(minimum)} is above what you allowed ({show(deposit)})",
             hint="Raise --deposit/--max-spend to at least the server's minimum, or do not pay.")
     return deposit
 

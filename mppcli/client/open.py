@@ -102,7 +102,7 @@ def _plan(offer: Offer, options: PayOptions, budget: m.Budget, token_program: st
     details, request = offer.details, offer.request
     decimals = details.decimals if details.decimals is not None else 0
     deposit = m.choose_deposit(price=request.amount, suggested=request.suggested_deposit,
-                               minimum=request.minimum_deposit,
+                               minimum=request.minimum_deposit, show=offer.amount_text,
                                requested=token_amount(options.deposit, decimals, "--deposit"),
                                budget=budget)
     fee_payer = details.fee_payer_key if details.fee_payer and details.fee_payer_key else payer

@@ -35,11 +35,18 @@ from mppcli.client.openings import load_opening
 from mppcli.client.resolve import channel_for, retire_if_gone
 from mppcli.client.signing import read_voucher, sign_and_record, signer_keypair, voucher_text
 from mppcli.client.topup import top_up
-from mppcli.errors import MalformedError, NetworkError, PaymentRejected, ProtocolViolation, channel_context
+from mppcli.errors import (
+    HttpStatusError,
+    MalformedError,
+    NetworkError,
+    PaymentRejected,
+    ProtocolViolation,
+    channel_context,
+)
 from mppcli.protocol.actions import UseAction, VoucherAction
 from mppcli.protocol.auth import Challenge
 from mppcli.protocol.bearer import parse_authentication
-from mppcli.protocol.problem import ACCEPTED_CUMULATIVE, AVAILABLE, REQUIRED
+from mppcli.protocol.problem import ACCEPTED_CUMULATIVE, AVAILABLE, PROBLEM_BASE, REQUIRED
 from mppcli.protocol.receipt import SessionReceipt
 from mppcli.protocol.voucher import SignedVoucher
 from mppcli.state.record import ChannelRecord, VoucherSigner
@@ -57,10 +64,51 @@ class Paid:
     amount: int  # what this payment added
 
 
+class Uncharged(HttpStatusError):
+    """The server answered an error that is not a payment refusal (e.g. a gateway's 502 for a
+    failing upstream, or the upstream's own 404) and sent no receipt: it did not charge. The
+    voucher sent stays signed-but-unconfirmed in the record, so the next request re-sends it
+    byte-identical (no new exposure) instead of signing more."""
+
+    def __init__(self, answer: Answer, channel_id: str, cumulative: int | None):
+        self.answer = answer
+        status = f"HTTP {answer.status} {answer.reason}".strip()
+        detail = problem_text(answer)
+        said = "" if detail == status else f": {detail}"
+        voucher = "" if cumulative is None else f" for the voucher for {cumulative}"
+        super().__init__(f"the server answered {status}{said}; it did not charge{voucher}",
+                         channel_id=channel_id,
+                         hint="Nothing more was signed and nothing was spent: the next request re-sends "
+                              "the same voucher. Try again later, or ask the seller about the service.")
+
+
+def is_refusal(answer: Answer) -> bool:
+    """Whether an answer without a receipt refuses the payment (a 402, a Payment challenge, or a
+    problem of the payment types or with a payment member), rather than failing the service."""
+    if answer.status == 402 or any(v.lower().startswith("payment") for v in answer.all("www-authenticate")):
+        return True
+    try:
+        data = json.loads(answer.body)
+    except ValueError:
+        return False
+    if not isinstance(data, dict):
+        return False
+    kind = data.get("type")
+    return (isinstance(kind, str) and kind.startswith(PROBLEM_BASE)) or any(
+        member in data for member in (REQUIRED, AVAILABLE, ACCEPTED_CUMULATIVE))
+
+
+def _check_charged(reply: Reply, channel_id: str, cumulative: int | None) -> None:
+    """Raise `Uncharged` for an error answer that refuses nothing (see `is_refusal`)."""
+    if reply.receipt is None and reply.answer.status >= 400 and not is_refusal(reply.answer):
+        raise Uncharged(reply.answer, channel_id, cumulative)
+
+
 @dataclass(frozen=True)
 class RequestResult:
     answer: Answer
     paid: Paid | None
+    uncharged: Uncharged | None = None  # an error answer the server did not charge for
 
 
 async def paid_request(client: Client, spec: RequestSpec, options: PayOptions) -> RequestResult:
@@ -72,12 +120,15 @@ async def paid_request(client: Client, spec: RequestSpec, options: PayOptions) -
     budget = budget_for(options, offer.details.decimals or 0)
     record, budget = await channel_for(client, spec, offer, options, budget)
     try:
-        paid = await _pay_fresh(client, spec, offer, record, options, budget)
-    except PaymentRejected:
-        if options.channel != "auto" or not await retire_if_gone(client, record):
-            raise
-        record, budget = await channel_for(client, spec, offer, options, budget)  # a new channel
-        paid = await _pay_fresh(client, spec, offer, record, options, budget)
+        try:
+            paid = await _pay_fresh(client, spec, offer, record, options, budget)
+        except PaymentRejected:
+            if options.channel != "auto" or not await retire_if_gone(client, record):
+                raise
+            record, budget = await channel_for(client, spec, offer, options, budget)  # a new channel
+            paid = await _pay_fresh(client, spec, offer, record, options, budget)
+    except Uncharged as uncharged:  # an error answer like any other, but nothing was charged
+        return RequestResult(uncharged.answer, None, uncharged)
     return RequestResult(paid.answer, paid)
 
 
@@ -122,6 +173,7 @@ async def _pay_voucher(client: Client, spec: RequestSpec, offer: Offer, record: 
     attempt = await pay.first(budget)
     if not attempt.reply.ok:
         attempt = await pay.after_top_up(attempt)
+    _check_charged(attempt.reply, record.channel_id, attempt.cumulative)
     if not attempt.reply.ok:
         raise PaymentRejected(f"the server refused the voucher for {attempt.cumulative}: "
                               f"{attempt.reply.reason}",
@@ -324,6 +376,7 @@ async def _pay_operator(client: Client, spec: RequestSpec, offer: Offer, record:
             raise
         client.emit("retry", channelId=record.channel_id, reason=exc.message)
         reply = await send_credential(client, spec, opening, payload, extra=extra, check_expiry=False)
+    _check_charged(reply, record.channel_id, None)
     if not reply.ok or reply.receipt is None:
         raise PaymentRejected(f"the server refused the request: {reply.reason}", channel_id=record.channel_id)
     receipt = reply.receipt

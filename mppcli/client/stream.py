@@ -27,7 +27,12 @@ from mppcli.client.meter import Meter
 from mppcli.client.request import pay
 from mppcli.client.resolve import channel_for, retire_if_gone
 from mppcli.errors import NetworkError, PaymentRejected, ProtocolViolation, channel_context
-from mppcli.protocol.metering import EVENT_PAYMENT_REQUIRED, METERING_NAMES, USAGE_NAMES
+from mppcli.protocol.metering import (
+    EVENT_PAYMENT_REQUIRED,
+    METERING_NAMES,
+    USAGE_NAMES,
+    is_data_event,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -234,7 +239,7 @@ async def _read(response: httpx.Response, meter: Meter | None, on_data: Callable
         async for sse in EventSource(response).aiter_sse():
             progress.events += 1
             if meter is None:
-                if sse.event == "message":
+                if is_data_event(sse.event, sse.data):
                     watchdog.progress()
                 done = _free_frame(sse.event, sse.data, on_data, progress) or done
                 continue
@@ -260,7 +265,7 @@ async def _read(response: httpx.Response, meter: Meter | None, on_data: Callable
 def _free_frame(event: str, data: str, on_data: Callable[[str], None], progress: _Progress) -> bool:
     if data.strip() == "[DONE]" or event == "done":
         return True
-    if event == "message":
+    if is_data_event(event, data):
         progress.data_events += 1
         on_data(data)
     return False

@@ -51,6 +51,8 @@ CHANNEL_HEADER = "x-payment-channel"  # a client asks to resume this channel (se
 DONE_SENTINEL = "[DONE]"
 METERING_NAMES = (EVENT_METERING, "metering")
 USAGE_NAMES = (EVENT_USAGE, "usage")
+PROTOCOL_PREFIX = "mpp."  # every event of this protocol's own is named `mpp.*` (or a reference name below)
+PROTOCOL_NAMES = frozenset((*METERING_NAMES, *USAGE_NAMES, EVENT_DONE))
 DELIVERIES_PATH = "/__402/session/deliveries"
 COMMIT_PATH = "/__402/session/commit"
 COMMIT_STATUSES = ("committed", "replayed")
@@ -120,6 +122,19 @@ class MeteredEvent:
     data: str = ""
 
 
+def is_protocol_event(event: str | None) -> bool:
+    """Whether an SSE event name belongs to the protocol (never billed, never application data)."""
+    name = event or "message"
+    return name.startswith(PROTOCOL_PREFIX) or name in PROTOCOL_NAMES
+
+
+def is_data_event(event: str | None, data: str) -> bool:
+    """The one rule for a billable unit of a metered stream, shared by the server that bills it
+    and the client that caps each directive at price x data events: any event, named or not,
+    that is not the protocol's own and carries data (JSON or not) other than the `[DONE]` end."""
+    return bool(data) and not is_protocol_event(event) and data.strip() != DONE_SENTINEL
+
+
 def classify_event(event: str | None, data: str) -> MeteredEvent:
     """Interpret one decoded SSE frame (event name or None, joined data lines)."""
     name = event or "message"
@@ -129,9 +144,17 @@ def classify_event(event: str | None, data: str) -> MeteredEvent:
         return MeteredEvent("usage", usage=parse_usage(loads_json(data, name), name))
     if name == EVENT_DONE or (name == "message" and data.strip() == DONE_SENTINEL):
         return MeteredEvent("done")
-    if name == "message":
-        return MeteredEvent("message", message=loads_json(data, "SSE data"))
+    if is_data_event(event, data):
+        return MeteredEvent("message", message=_data_value(data), event=event, data=data)
     return MeteredEvent("other", event=event, data=data)
+
+
+def _data_value(data: str) -> Any:
+    """An event's data as JSON when it is JSON, else the text itself (non-JSON data is data too)."""
+    try:
+        return loads_json(data, "SSE data")
+    except MalformedError:
+        return data
 
 
 def format_sse(data: str, event: str | None = None) -> str:

@@ -41,8 +41,11 @@ a larger one streams and its replay says it was delivered already.
 Per-event routes (`PRICE/event`): the upstream's answer must be `text/event-stream`; the
 credential pays for its first data event (read before step 3: an upstream that sends none is a
 502), and every further data event goes through the metered stream of `mppcli.server.metering`
-(the same directives, commits and pauses as `/stream`). Comments and events without data travel
-free with the next data event. A per-event route whose upstream answers something else is billed
+(the same directives, commits and pauses as `/stream`). A data event is any event, named or
+not, JSON or not, that carries data and is not the protocol's own (`is_data_event`, the rule the
+client caps each directive by). Comments and events without data travel free with the next data
+event; the upstream's `mpp.*`/`done` events and its `[DONE]` never pass (the gateway ends the
+stream itself). A per-event route whose upstream answers something else is billed
 as one unit.
 """
 
@@ -59,7 +62,7 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from mppcli.protocol.metering import COMMIT_PATH
+from mppcli.protocol.metering import COMMIT_PATH, DONE_SENTINEL, is_data_event, is_protocol_event
 from mppcli.protocol.problem import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
 from mppcli.server import metering
 from mppcli.server.challenges import Route
@@ -447,6 +450,20 @@ async def _first_event(events: AsyncIterator[str]) -> AsyncIterator[str]:
     return chained()
 
 
+def _name_and_data(event: str) -> tuple[str | None, str]:
+    """An SSE event block's name and joined data, read as an SSE client reads them."""
+    name: str | None = None
+    data: list[str] = []
+    for line in event.split("\n"):
+        field, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if field == "event":
+            name = value or None
+        elif field == "data":
+            data.append(value)
+    return name, "\n".join(data)
+
+
 async def _events(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
     """SSE events as text (`...\\n\\n`), one per data event; data-less events ride with the next."""
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
@@ -459,7 +476,10 @@ async def _events(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
             event, buffer = buffer.split("\n\n", 1)
             if not event:
                 continue
-            if any(line == "data" or line.startswith("data:") for line in event.split("\n")):
+            name, data = _name_and_data(event)
+            if is_protocol_event(name) or (name is None and data.strip() == DONE_SENTINEL):
+                continue  # the upstream cannot speak for the protocol: its `mpp.*` events never pass
+            if is_data_event(name, data):
                 yield waiting + event + "\n\n"
                 waiting = ""
             else:

@@ -42,7 +42,8 @@ def test_text_mode_prints_the_data_and_progress_goes_to_stderr(served: ServerPro
     assert run.exit_code == 0, run
     lines = run.stdout.splitlines()
     assert [json.loads(line)["chunk"] for line in lines] == [1, 2, 3]
-    assert "vouchers, cumulative 3000" in run.stderr
+    assert "vouchers, cumulative 0.003 USDC" in run.stderr, run.stderr  # token units, not base units
+    assert "deposit=0.005 USDC" in run.stderr, run.stderr
 
 
 def test_ndjson_mode_is_one_typed_event_per_line(served: ServerProcess, payer: PayerHome) -> None:

@@ -165,10 +165,12 @@ def test_classify_events() -> None:
     assert classify_event(None, " [DONE] ").kind == "done"
     assert classify_event("done", "[DONE]").kind == "done"
     assert classify_event("message", '{"t":1}').message == {"t": 1}
-    other = classify_event("ping", "anything")
-    assert (other.kind, other.event, other.data) == ("other", "ping", "anything")
-    with pytest.raises(MalformedError, match="SSE data is not valid JSON"):
-        classify_event(None, "plain text")
+    named = classify_event("ping", "anything")  # a named event with data is data, JSON or not
+    assert (named.kind, named.event, named.message) == ("message", "ping", "anything")
+    assert classify_event(None, "plain text").message == "plain text"
+    for name, text in (("ping", ""), (None, ""), ("mpp.payment-required", "{}"), ("mpp.future", "x")):
+        other = classify_event(name, text)  # no data, or the protocol's own: never billed
+        assert (other.kind, other.event, other.data) == ("other", name, text)
     with pytest.raises(MalformedError, match=r"mpp\.metering\.amount"):
         classify_event("mpp.metering", canonical_json({**DIRECTIVE, "amount": 1}).decode())
 

@@ -131,8 +131,8 @@ def test_sse_is_billed_per_event_failures_and_unpriced_paths_cost_nothing_and_cl
     assert len(seen(upstream, "/v1/events")) >= 1
 
     failing_before = len(seen(upstream, "/v1/fail"))
-    failed = payer.mpp("--json", "request", f"{gateway.url}/v1/fail", "--yes", "--signer", "payer")
-    assert failed.exit_code != 0, failed
+    failed = payer.mpp("--json", "request", "--fail", f"{gateway.url}/v1/fail", "--yes", "--signer", "payer")
+    assert failed.exit_code == 4 and failed.json["error"]["code"] == "E_HTTP_STATUS", failed
     assert "upstream answered 500" in failed.stdout + failed.stderr
     assert len(seen(upstream, "/v1/fail")) == failing_before + 1  # forwarded once, answered 502
     record = server_channel(gateway, channel)
@@ -140,7 +140,7 @@ def test_sse_is_billed_per_event_failures_and_unpriced_paths_cost_nothing_and_cl
 
     missing = payer.mpp("--json", "request", "-X", "POST", "-d", "{}", f"{gateway.url}/v1/gone", "--yes",
                         "--signer", "payer")
-    assert missing.exit_code == 4 and "404" in missing.json["error"]["message"], missing  # the upstream 404
+    assert missing.exit_code == 0 and missing.json["status"] == 404, missing  # the upstream's 404, uncharged
     assert len(seen(upstream, "/v1/gone")) == 1
     record = server_channel(gateway, channel)
     assert (record["spent"], record["acceptedCumulative"]) == (str(spent), str(spent))  # a 4xx is free

@@ -8,6 +8,8 @@ forwarded and how many times.
 
     GET|POST /v1/echo    JSON echo of the request (201 for a POST)
     GET  /v1/events?n=N  SSE: a comment, then N data events, then the end
+    GET  /v1/named?n=N   SSE: N named (`event: tick`) non-JSON data events, a forged `mpp.metering`
+                         and a `[DONE]` among them, then the end
     GET  /v1/fail        500
     GET|POST /v1/gone    404 + JSON
     GET  /free/ping      "pong", with two cookies and Cache-Control max-age=60
@@ -66,6 +68,21 @@ async def events(request: Request) -> Response:
     return StreamingResponse(frames(), media_type="text/event-stream")
 
 
+async def named(request: Request) -> Response:
+    await _remember(request)
+    count = int(request.query_params.get("n", "3"))
+
+    async def frames() -> AsyncIterator[bytes]:
+        for index in range(1, count + 1):
+            yield f"event: tick\ndata: tick {index}\n\n".encode()
+            if index == 1:  # an upstream must not be able to speak for the protocol
+                yield b'event: mpp.metering\ndata: {"amount": "1"}\n\n'
+            await asyncio.sleep(0)
+        yield b"data: [DONE]\n\n"
+
+    return StreamingResponse(frames(), media_type="text/event-stream")
+
+
 async def fail(request: Request) -> Response:
     await _remember(request)
     return PlainTextResponse("upstream broke", status_code=500)
@@ -98,6 +115,7 @@ app = Starlette(
     routes=[
         Route("/v1/echo", echo, methods=["GET", "POST", "PUT"]),
         Route("/v1/events", events),
+        Route("/v1/named", named),
         Route("/v1/fail", fail),
         Route("/v1/gone", gone, methods=["GET", "POST"]),
         Route("/free/ping", ping),
