@@ -60,7 +60,8 @@ def localnet_cmd(ctx: typer.Context, port: PortOpt = 8899, ledger_dir: LedgerDir
                  ephemeral: EphemeralOpt = False, speed: SpeedOpt = 1.0, json: JsonOpt = False) -> None:
     """Run the embedded localnet ledger (JSON-RPC on 127.0.0.1) until Ctrl-C."""
     def action(env: Env) -> Outcome | None:
-        from mppcli.cli.output import dumps, human_lines
+        from mppcli.cli.jsontext import dumps
+        from mppcli.cli.output import human_lines
         from mppcli.errors import UsageError
         from mppcli.ledger.runner import serve_foreground
 

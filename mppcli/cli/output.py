@@ -5,11 +5,11 @@ stdout carries only the payload; everything else goes to stderr (CLI.md conventi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mppcli.cli.env import Env
+from mppcli.cli.jsontext import dumps
 from mppcli.errors import MppError
 
 
@@ -19,10 +19,6 @@ class Outcome:
 
     data: Mapping[str, object]
     human: str | None = None
-
-
-def dumps(data: object) -> str:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
 def render_outcome(env: Env, outcome: Outcome) -> None:

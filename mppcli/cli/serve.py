@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from mppcli.cli.jsontext import dumps
 from mppcli.cli.options import JsonOpt
-from mppcli.cli.output import Outcome, dumps
+from mppcli.cli.output import Outcome
 from mppcli.cli.runtime import run
 
 if TYPE_CHECKING:

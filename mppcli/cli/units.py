@@ -74,6 +74,6 @@ def plain(value: object) -> str:
         return "yes" if value else "no"
     if isinstance(value, str | int | float):
         return str(value)
-    from mppcli.cli.output import dumps
+    from mppcli.cli.jsontext import dumps
 
     return dumps(value)
