@@ -85,6 +85,9 @@ class Client:
     confirm: Callable[[str], Awaitable[bool]] | None = None
     network: str | None = None
     allow_http: bool = False  # send credentials over plain http:// to non-loopback hosts
+    # Blockhashes this run's top-ups were built on: the same channel, amount and blockhash make
+    # the same transaction, which a cluster (and a server) takes only once (client/topup.py).
+    top_up_blockhashes: set[str] = field(default_factory=set)
     _rpc: Rpc | None = field(default=None, repr=False)
     _payer: Payer | None = field(default=None, repr=False)
 

@@ -13,6 +13,7 @@ pending top-up left by an earlier run is settled against the chain (`client.pend
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -26,17 +27,19 @@ from mppcli.client.pending import reconcile_pending
 from mppcli.client.policy import check_same_terms
 from mppcli.client.txcheck import check_top_up
 from mppcli.client.vetting import vet_offer
-from mppcli.errors import InputError, PaymentRejected, PolicyError, ProtocolViolation
+from mppcli.errors import InputError, PaymentRejected, PolicyError, ProtocolViolation, RpcError
 from mppcli.protocol.metering import CHANNEL_HEADER
 from mppcli.protocol.receipt import SessionReceipt
 from mppcli.state.record import ChannelRecord, ChannelStatus, PendingTopUp
 
 if TYPE_CHECKING:
+    from solders.hash import Hash
     from solders.transaction import VersionedTransaction
 
     from mppcli.chain.params import ChannelKeys
 
 PAYER_FEE_LAMPORTS = 10_000  # two signatures' worth: enough for the payer to pay its own top-up
+FRESH_BLOCKHASH_WAIT, FRESH_BLOCKHASH_POLLS = 0.2, 50  # a cluster makes a new blockhash every ~0.4 s
 
 
 @dataclass(frozen=True)
@@ -152,11 +155,28 @@ async def _build(client: Client, record: ChannelRecord, amount: int, offer: Offe
         blockhash = Hash.from_string(details.recent_blockhash)
     else:
         blockhash, _slot = await chainio.blockhash(client.rpc)
+    blockhash = await _unused_blockhash(client, blockhash)
     keys = channel_keys(record)
     fee_payer = chainio.pubkey(sponsor) if sponsor else payer
     tx = build_top_up_transaction(keys, amount, blockhash, fee_payer if sponsor else None)
     check_top_up(tx, keys, amount, fee_payer)
     return tx, sponsor is not None
+
+
+async def _unused_blockhash(client: Client, proposed: Hash) -> Hash:
+    """A blockhash no earlier top-up of this run was built on. Two top-ups of the same amount in
+    one slot (a fast stream topping up twice) would otherwise be byte-identical: the second would
+    land nowhere and the server would answer it as the first one's replay. Servers verify a
+    top-up's blockhash only for freshness, so a newer one from the RPC serves."""
+    candidate = proposed
+    for _ in range(FRESH_BLOCKHASH_POLLS):
+        if str(candidate) not in client.top_up_blockhashes:
+            client.top_up_blockhashes.add(str(candidate))
+            return candidate
+        await asyncio.sleep(FRESH_BLOCKHASH_WAIT)
+        candidate, _slot = await chainio.blockhash(client.rpc)
+    raise RpcError("the RPC kept offering the blockhash of the previous top-up",
+                   hint="Check that the cluster is producing blocks, then retry.")
 
 
 async def _sponsor(client: Client, offer: Offer) -> str | None:

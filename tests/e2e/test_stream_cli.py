@@ -78,6 +78,20 @@ def test_without_room_to_top_up_the_stream_stops_cleanly_with_exit_5(served: Ser
     assert record["signedCumulative"] == record["acceptedCumulative"] == str(DEPOSIT)
 
 
+def test_back_to_back_top_ups_in_one_slot_each_add_to_the_deposit(served: ServerProcess,
+                                                                  payer: PayerHome) -> None:
+    """A stream that tops up every few chunks asks for the same amount many times a second: each
+    top-up must be a new transaction (the same channel, amount and blockhash would be the same
+    bytes, which the chain and the server take once), and every one must land."""
+    run = stream(payer, f"{served.url}/stream?chunks=40", "--json", "--max-spend", "100")
+    assert run.exit_code == 0, run
+    record = payer.record(run.json["channelId"])
+    assert run.json["cumulative"] == str(40 * CHUNK) == record["acceptedCumulative"]
+    assert int(record["deposit"]) >= 40 * CHUNK
+    account = served.chain.channel(run.json["channelId"])
+    assert account is not None and account.deposit == int(record["deposit"])
+
+
 def test_ctrl_c_saves_state_exits_130_and_the_next_run_continues(served: ServerProcess,
                                                                  payer: PayerHome) -> None:
     opened = payer.mpp("--json", "open", f"{served.url}/paid", "--signer", "payer", "--yes",
