@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from mppcli.protocol.actions import UseAction, VoucherAction
+from mppcli.protocol.jcs import canonical_json
 from mppcli.protocol.receipt import format_receipt
 from mppcli.protocol.session import VoucherSigner
 from mppcli.protocol.voucher import Voucher, sign_voucher
@@ -97,9 +97,8 @@ def _authenticate(
 
 
 def credential_digest(action: VoucherAction | UseAction) -> str:
-    """SHA-256 of the credential's payload in canonical JSON: what makes a retry "the same"."""
-    canonical = json.dumps(action.to_json(), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """SHA-256 of the credential's payload in canonical JSON (RFC 8785): what makes a retry "the same"."""
+    return hashlib.sha256(canonical_json(action.to_json())).hexdigest()
 
 
 def require_channel(ctx: ServerContext, channel_id: str) -> ChannelState:
