@@ -21,6 +21,7 @@ expiry; the reference accepts anyone);
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -168,7 +169,10 @@ def format_sse(data: str, event: str | None = None) -> str:
 
 
 def data_frame(value: object) -> str:
-    return format_sse(canonical_json(value).decode("utf-8"))
+    """A content frame. Content is not signed, so compact JSON serves: canonical JSON (RFC 8785)
+    cost a quarter of `mpp serve`'s time per metered chunk, and it stays for what is signed or
+    compared (directives, receipts, challenges)."""
+    return format_sse(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
 
 
 def metering_frame(directive: MeteringDirective) -> str:
