@@ -7,15 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
 from tests.e2e.support import PayerHome, file_payer
+from tests.server.gateway_support import seen, server_channel
 from tests.server.harness import ServerProcess
 from tests.server.upstream_app import running_upstream
-from tests.support import mpp
 
 pytestmark = [pytest.mark.slow]
 
@@ -52,17 +50,9 @@ def payer(gateway: ServerProcess, tmp_path: Path) -> PayerHome:
     return file_payer(tmp_path / "payer", gateway.chain)
 
 
-def seen(upstream: str, path: str) -> list[dict[str, Any]]:
-    entries: list[dict[str, Any]] = httpx.get(f"{upstream}/__seen").json()
-    return [e for e in entries if e["path"] == path]
-
-
 def server_spent(gateway: ServerProcess, channel_id: str) -> tuple[str, str]:
-    listed = mpp("--json", "serve", "channels", "--db", str(gateway.home.parent / "server.db"))
-    assert listed.exit_code == 0, listed
-    found = [c for c in listed.json["channels"] if c["channelId"] == channel_id]
-    assert len(found) == 1, listed.json
-    return str(found[0]["spent"]), str(found[0]["acceptedCumulative"])
+    found = server_channel(gateway, channel_id)
+    return str(found["spent"]), str(found["acceptedCumulative"])
 
 
 def test_named_non_json_upstream_events_are_billed_paid_and_printed(

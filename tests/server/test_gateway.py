@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from tests.e2e.support import PayerHome, file_payer
+from tests.server.gateway_support import seen, server_channel
 from tests.server.harness import ServerProcess
 from tests.server.upstream_app import running_upstream
 from tests.support import mpp
@@ -60,19 +60,6 @@ def gateway(upstream: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 @pytest.fixture
 def payer(gateway: ServerProcess, tmp_path: Path) -> PayerHome:
     return file_payer(tmp_path / "payer", gateway.chain)
-
-
-def seen(upstream: str, path: str) -> list[dict[str, Any]]:
-    entries: list[dict[str, Any]] = httpx.get(f"{upstream}/__seen").json()
-    return [e for e in entries if e["path"] == path]
-
-
-def server_channel(gateway: ServerProcess, channel_id: str) -> dict[str, Any]:
-    listed = mpp("--json", "serve", "channels", "--db", str(gateway.home.parent / "server.db"))
-    assert listed.exit_code == 0, listed
-    found = [c for c in listed.json["channels"] if c["channelId"] == channel_id]
-    assert len(found) == 1, listed.json
-    return dict(found[0])
 
 
 def test_a_paid_post_reaches_the_upstream_once_intact_and_without_the_payment(
