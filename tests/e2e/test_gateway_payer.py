@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.support import PayerHome, file_payer
-from tests.server.gateway_support import seen, server_channel
+from tests.server.gateway_support import seen, server_channel, start_gateway
 from tests.server.harness import ServerProcess
 from tests.server.upstream_app import running_upstream
 
@@ -29,13 +29,9 @@ def upstream() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def gateway(upstream: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     home = tmp_path_factory.mktemp("gateway") / "home"
-    running = ServerProcess.start(
+    running = start_gateway(
         home,
-        "--ephemeral",
-        "--db", str(home.parent / "server.db"),
-        "--min-deposit", "0.01",
-        "--stream-pause", "2",
-        "--upstream", upstream,
+        upstream,
         "--route", "GET /v1/named=0.001/event",
         "--route", "GET /v1/fail=0.01",
         "--route", "* /v1/gone=0.01",

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,3 +25,13 @@ def server_channel(gateway: ServerProcess, channel_id: str) -> dict[str, Any]:
     found = [c for c in listed.json["channels"] if c["channelId"] == channel_id]
     assert len(found) == 1, listed.json
     return dict(found[0])
+
+
+def start_gateway(home: Path, upstream: str, *routes_and_flags: str,
+                  env: dict[str, str] | None = None) -> ServerProcess:
+    """`mpp serve --upstream` on a throwaway chain, with a durable store beside `home` (where
+    `server_channel` reads it)."""
+    return ServerProcess.start(
+        home, "--ephemeral", "--db", str(home.parent / "server.db"), "--min-deposit", "0.01",
+        "--stream-pause", "2", "--upstream", upstream, *routes_and_flags, env=env,
+    )

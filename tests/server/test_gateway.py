@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.e2e.support import PayerHome, file_payer
-from tests.server.gateway_support import seen, server_channel
+from tests.server.gateway_support import seen, server_channel, start_gateway
 from tests.server.harness import ServerProcess
 from tests.server.upstream_app import running_upstream
 from tests.support import mpp
@@ -37,13 +37,9 @@ def gateway(upstream: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     home = tmp_path_factory.mktemp("gateway") / "home"
     secret = home.parent / "bearer"
     secret.write_text(BEARER + "\n")
-    running = ServerProcess.start(
+    running = start_gateway(
         home,
-        "--ephemeral",
-        "--db", str(home.parent / "server.db"),
-        "--min-deposit", "0.01",
-        "--stream-pause", "2",
-        "--upstream", upstream,
+        upstream,
         "--route", "POST /v1/*=0.01",
         "--route", "GET /v1/events=0.001/event",
         "--route", "GET /v1/fail=0.01",
