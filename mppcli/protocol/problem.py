@@ -61,6 +61,12 @@ class Problem:
         return data
 
 
+def blank_problem(status: int, title: str, detail: str) -> dict[str, object]:
+    """An RFC 9457 body with no problem type of its own (`about:blank`: the title is the status's
+    reason phrase): refusals that are not about the payment (bad HTTP, a bug, an upstream failure)."""
+    return {"type": "about:blank", "title": title, "status": status, "detail": detail}
+
+
 def problem(name: str, detail: str, *, code: str | None = None, challenge_id: str | None = None) -> Problem:
     """A problem of one of the spec's types, e.g. `problem("malformed-credential", "bump is not allowed")`."""
     if name not in KNOWN:

@@ -157,14 +157,8 @@ def create_app(
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
     """A bug is a 500 in problem+json, never a payment refusal; the traceback goes to the log."""
-    body = {
-        "type": "about:blank",
-        "title": "Internal Server Error",
-        "status": 500,
-        "detail": "the server failed while handling this request; the error is in its log",
-    }
-    return JSONResponse(
-        body, status_code=500, media_type=PROBLEM_CONTENT_TYPE, headers={"Cache-Control": "no-store"}
+    return problems.blank_response(
+        500, "Internal Server Error", "the server failed while handling this request; the error is in its log"
     )
 
 
@@ -232,17 +226,9 @@ async def _rejected(
     try:
         challenge = await method.fresh_challenge(route, (channel_hint or "")[:64] or None, digest)
     except (RpcError, MalformedError) as exc:
-        body = {
-            "type": "about:blank",
-            "title": "Service Unavailable",
-            "status": 503,
-            "detail": f"cannot issue a payment challenge: the Solana RPC failed ({exc})",
-        }
-        return JSONResponse(
-            body,
-            status_code=503,
-            media_type=PROBLEM_CONTENT_TYPE,
-            headers={"Retry-After": "5", "Cache-Control": "no-store"},
+        return problems.blank_response(
+            503, "Service Unavailable", f"cannot issue a payment challenge: the Solana RPC failed ({exc})",
+            {"Retry-After": "5"},
         )
     return Response(
         json.dumps({**rejection.body(), "status": status}, separators=(",", ":")),

@@ -60,14 +60,14 @@ from typing import Any
 
 import httpx
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from mppcli.protocol.metering import COMMIT_PATH, DONE_SENTINEL, is_data_event, is_protocol_event
-from mppcli.protocol.problem import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
 from mppcli.server import metering
 from mppcli.server.challenges import Route
 from mppcli.server.context import ServerContext
 from mppcli.server.method import Result
+from mppcli.server.problems import blank_response
 from mppcli.server.routes import PER_EVENT, RouteRule, RouteTable
 from mppcli.server.state import CachedResponse, ChannelState
 
@@ -163,7 +163,8 @@ class UpstreamFailed(Exception):
         self.detail = detail
 
     def answer(self) -> Response:
-        return problem(self.status, "Gateway Timeout" if self.status == 504 else "Bad Gateway", self.detail)
+        title = "Gateway Timeout" if self.status == 504 else "Bad Gateway"
+        return blank_response(self.status, title, self.detail)
 
 
 class BodyTooLarge(Exception):
@@ -201,13 +202,17 @@ class Gateway:
 
     async def serve(self, request: Request, gate: Gate) -> Response:
         if not _plain_path(request):
-            return problem(400, "Bad Request", "the path has dot segments, encoded slashes or backslashes")
+            return blank_response(
+                400, "Bad Request", "the path has dot segments, encoded slashes or backslashes"
+            )
         rule = self.config.routes.match(request.method, request.url.path)
         if rule is None:
-            return problem(404, "Not Found", f"no route sells {request.method} {request.url.path[:200]}")
+            return blank_response(
+                404, "Not Found", f"no route sells {request.method} {request.url.path[:200]}"
+            )
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > self.config.max_body):
-            return problem(413, "Content Too Large", f"the request body exceeds {self.config.max_body} bytes")
+            return self._too_large()
         assert rule.price is not None
         if rule.price == 0:
             return await self._free(request)
@@ -238,7 +243,7 @@ class Gateway:
         except Uncharged as answered:
             return _relay(_raw(answered.response), answered.response, FREE_DROP, {})
         except BodyTooLarge:
-            return problem(413, "Content Too Large", f"the request body exceeds {self.config.max_body} bytes")
+            return self._too_large()
         except BaseException:
             for answer in held:
                 await answer.close()
@@ -246,13 +251,17 @@ class Gateway:
 
     # --- forwarding ------------------------------------------------------------------------------
 
+    def _too_large(self) -> Response:
+        detail = f"the request body exceeds {self.config.max_body} bytes"
+        return blank_response(413, "Content Too Large", detail)
+
     async def _free(self, request: Request) -> Response:
         try:
             answer = await self._send(request)
         except UpstreamFailed as failure:
             return failure.answer()
         except BodyTooLarge:
-            return problem(413, "Content Too Large", f"the request body exceeds {self.config.max_body} bytes")
+            return self._too_large()
         return _relay(_raw(answer), answer, FREE_DROP, {})
 
     async def _forward(self, request: Request, rule: RouteRule, cache: bool) -> Forwarded:
@@ -349,15 +358,6 @@ def _plain_path(request: Request) -> bool:
     if b"%2f" in raw or b"%5c" in raw or b"\\" in raw:
         return False
     return not any(segment in (".", "..") for segment in request.url.path.split("/"))
-
-
-def problem(status: int, title: str, detail: str) -> Response:
-    return JSONResponse(
-        {"type": "about:blank", "title": title, "status": status, "detail": detail},
-        status_code=status,
-        media_type=PROBLEM_CONTENT_TYPE,
-        headers={"Cache-Control": "no-store"},
-    )
 
 
 def _management(response: CachedResponse, head: bool) -> Response:

@@ -15,18 +15,14 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from mppcli.protocol.problem import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
+from mppcli.protocol.problem import blank_problem
 
 MAX_HEADER_BYTES = 64 * 1024
 LINGER_SECONDS = 2.0
 
 _BODY = json.dumps(
-    {
-        "type": "about:blank",
-        "title": "Bad Request",
-        "status": 400,
-        "detail": "the request is not valid HTTP/1.1, or its header section is larger than "
-        f"{MAX_HEADER_BYTES // 1024} KiB",
-    },
+    blank_problem(400, "Bad Request", "the request is not valid HTTP/1.1, or its header section is larger "
+                  f"than {MAX_HEADER_BYTES // 1024} KiB"),
     separators=(",", ":"),
 ).encode()
 

@@ -9,9 +9,13 @@ says what was wrong. The reference implementation's clients read `code`/`error`/
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from mppcli.protocol.problem import ACCEPTED_CUMULATIVE, AVAILABLE, REQUIRED, problem
+from starlette.responses import JSONResponse
+
+from mppcli.protocol.problem import ACCEPTED_CUMULATIVE, AVAILABLE, REQUIRED, blank_problem, problem
+from mppcli.protocol.problem import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
 
 PAYMENT_REQUIRED = "payment-required"
 MALFORMED = "malformed-credential"
@@ -71,3 +75,15 @@ def over_capacity(detail: str, channel_id: str, required: int, available: int) -
 
 def payment_required(detail: str = "Payment required", channel_id: str | None = None) -> Rejection:
     return Rejection(PAYMENT_REQUIRED, detail, REF_INVALID, channel_id)
+
+
+def blank_response(
+    status: int, title: str, detail: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """A problem+json answer without a challenge (`blank_problem`), never cached."""
+    return JSONResponse(
+        blank_problem(status, title, detail),
+        status_code=status,
+        media_type=PROBLEM_CONTENT_TYPE,
+        headers={"Cache-Control": "no-store", **(headers or {})},
+    )
