@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 BACKOFF_SECONDS = 0.5
 PROGRESS_EVENTS = frozenset((*METERING_NAMES, *USAGE_NAMES, EVENT_PAYMENT_REQUIRED))
+YIELD_EVERY = 16
 READ_TIMEOUT = 60.0  # seconds without a data or metering event before a stream is given up
 
 
@@ -243,8 +244,16 @@ async def _read(response: httpx.Response, meter: Meter | None, on_data: Callable
                     watchdog.progress()
                 done = _free_frame(sse.event, sse.data, on_data, progress) or done
                 continue
+            name = None if sse.event == "message" else sse.event
+            if meter.take_data(name, sse.data):
+                watchdog.progress()
+                progress.data_events += 1
+                on_data(sse.data)
+                if meter.committing and progress.data_events % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
+                continue
             watchdog.busy = sse.event == EVENT_PAYMENT_REQUIRED  # a pause may mean a top-up
-            text = await meter.handle(None if sse.event == "message" else sse.event, sse.data)
+            text = await meter.handle(name, sse.data)
             watchdog.busy = False
             if text is not None or sse.event in PROGRESS_EVENTS:
                 watchdog.progress()

@@ -118,7 +118,6 @@ class MeteredEvent:
     kind: str
     directive: MeteringDirective | None = None
     usage: MeteringUsage | None = None
-    message: Any = None
     event: str | None = None
     data: str = ""
 
@@ -146,12 +145,13 @@ def classify_event(event: str | None, data: str) -> MeteredEvent:
     if name == EVENT_DONE or (name == "message" and data.strip() == DONE_SENTINEL):
         return MeteredEvent("done")
     if is_data_event(event, data):
-        return MeteredEvent("message", message=_data_value(data), event=event, data=data)
+        return MeteredEvent("message", event=event, data=data)
     return MeteredEvent("other", event=event, data=data)
 
 
-def _data_value(data: str) -> Any:
-    """An event's data as JSON when it is JSON, else the text itself (non-JSON data is data too)."""
+def data_value(data: str) -> Any:
+    """An event's data as JSON when it is JSON, else the text itself (non-JSON data is data too).
+    Decoded only where it is shown (`--ndjson`): a metered stream never needs it to bill."""
     try:
         return loads_json(data, "SSE data")
     except MalformedError:

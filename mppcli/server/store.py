@@ -29,6 +29,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import IO, Any
@@ -92,6 +93,24 @@ class CachedEntry:
     response: CachedResponse
 
 
+@dataclass
+class RequestWrites:
+    """The number of the last batch one request committed (its task, and the tasks it starts,
+    which inherit the context and so share this object); 0 when it committed none."""
+
+    last: int = 0
+
+
+_REQUEST_WRITES: ContextVar[RequestWrites | None] = ContextVar("request_writes", default=None)
+
+
+def track_request_writes() -> RequestWrites:
+    """Count the batches the current task (a request) and the tasks it starts commit from now on."""
+    writes = RequestWrites()
+    _REQUEST_WRITES.set(writes)
+    return writes
+
+
 class StoreLocked(RuntimeError):
     """Another server process already owns this database."""
 
@@ -146,11 +165,13 @@ class Store:
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._wal = self.path.with_name(self.path.name + "-wal")
 
-    async def durable(self) -> None:
-        """Return once every batch committed before this call is on disk (one shared fsync)."""
+    async def durable(self, upto: int | None = None) -> None:
+        """Return once every batch committed before this call (or only up to batch number `upto`)
+        is on disk: one shared fsync. Batches land in order, so batch n durable means every
+        batch before it is too."""
         if self._wal is None:
             return
-        target = self._committed
+        target = self._committed if upto is None else min(upto, self._committed)
         while self._synced < target:
             if self._syncing is None or self._syncing.done():
                 self._syncing = asyncio.ensure_future(self._sync())
@@ -277,6 +298,9 @@ class Store:
             self._channel_cache.clear()
             raise
         self._committed += 1
+        writes = _REQUEST_WRITES.get()
+        if writes is not None:
+            writes.last = self._committed
         if batch.raw_channel_sql:
             self._channel_cache.clear()
         else:

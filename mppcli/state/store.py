@@ -63,6 +63,24 @@ class Listing:
     problems: tuple[RecordProblem, ...]
 
 
+@dataclass(frozen=True)
+class StagedRecord:
+    """A checked record and the exact bytes `write_staged` will store for it."""
+
+    record: ChannelRecord
+    data: bytes
+
+
+def _encode(record: ChannelRecord) -> bytes:
+    """The file's bytes; never what the next read would refuse (and move aside as corrupt)."""
+    doc = record.to_json()
+    try:
+        parse_record(doc)
+    except MalformedError as exc:
+        raise InternalError(f"refusing to write an invalid channel record: {exc}") from None
+    return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
+
+
 class RecordUnusable(InputError):
     """The record of a channel exists but is damaged or from a newer mpp."""
 
@@ -244,21 +262,34 @@ class ChannelStore:
 
     def update_held(self, channel_id: str, change: Callable[[ChannelRecord], ChannelRecord]
                     ) -> ChannelRecord:
-        """`update` for a caller whose process already holds the channel lock, possibly from
-        another thread (the metered stream writes its vouchers from a worker thread so reading
-        goes on during the fsync); the same checks and the same atomic write."""
-        path = self.path_of(channel_id)
+        """`update` for a caller whose process already holds the channel lock; the same checks
+        and the same atomic write."""
         old = self.get(channel_id)
-        new = change(old)
+        staged = self.stage(old, change(old))
+        if staged is None:
+            return old
+        self.write_staged(staged)
+        return staged.record
+
+    def stage(self, old: ChannelRecord, new: ChannelRecord) -> StagedRecord | None:
+        """`update_held`'s checks and encoding of `new` over `old`, without the write (None: no
+        change). For a caller that holds the channel lock and so holds the stored record in
+        memory: the metered stream stages each voucher's record on its event loop, where its
+        other state lives, and leaves only `write_staged` (the fsyncs) to a worker thread."""
         if new.channel_id != old.channel_id:
             raise InternalError(f"an update tried to turn channel {old.channel_id} into "
                                 f"{new.channel_id}")
         new = guard_watermarks(old, new, self._warn)
         if replace(new, updated_at=old.updated_at) == old:
-            return old
+            return None
         new = replace(new, updated_at=max(self._clock(), old.updated_at))
-        self._write(path, new)
-        return new
+        return StagedRecord(new, _encode(new))
+
+    def write_staged(self, staged: StagedRecord) -> None:
+        """Write a staged record atomically (safe from a worker thread: no shared state)."""
+        ensure_private_dir(self.state_dir)
+        ensure_private_dir(self.dir)
+        atomic_write(self.path_of(staged.record.channel_id), staged.data)
 
     def forget(self, channel_id: str, *, wait: float = 0.0) -> ChannelRecord:
         """Delete a channel's record (its session key is the wallet's business)."""
@@ -272,10 +303,4 @@ class ChannelStore:
     def _write(self, path: Path, record: ChannelRecord) -> None:
         ensure_private_dir(self.state_dir)
         ensure_private_dir(self.dir)
-        doc = record.to_json()
-        try:  # never write what the next read would refuse (and move aside as corrupt)
-            parse_record(doc)
-        except MalformedError as exc:
-            raise InternalError(f"refusing to write an invalid channel record: {exc}") from None
-        data = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-        atomic_write(path, data.encode())
+        atomic_write(path, _encode(record))

@@ -17,6 +17,7 @@ from mppcli.protocol.metering import (
     MeteringUsage,
     classify_event,
     data_frame,
+    data_value,
     default_delivery_id,
     done_frame,
     format_sse,
@@ -164,10 +165,11 @@ def test_classify_events() -> None:
     assert classify_event("usage", '{"deliveryId":"d","amount":"3"}').usage == MeteringUsage("d", 3)
     assert classify_event(None, " [DONE] ").kind == "done"
     assert classify_event("done", "[DONE]").kind == "done"
-    assert classify_event("message", '{"t":1}').message == {"t": 1}
+    message = classify_event("message", '{"t":1}')
+    assert (message.kind, data_value(message.data)) == ("message", {"t": 1})
     named = classify_event("ping", "anything")  # a named event with data is data, JSON or not
-    assert (named.kind, named.event, named.message) == ("message", "ping", "anything")
-    assert classify_event(None, "plain text").message == "plain text"
+    assert (named.kind, named.event, data_value(named.data)) == ("message", "ping", "anything")
+    assert data_value(classify_event(None, "plain text").data) == "plain text"
     for name, text in (("ping", ""), (None, ""), ("mpp.payment-required", "{}"), ("mpp.future", "x")):
         other = classify_event(name, text)  # no data, or the protocol's own: never billed
         assert (other.kind, other.event, other.data) == ("other", name, text)

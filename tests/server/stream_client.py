@@ -12,7 +12,7 @@ import httpx
 from httpx_sse import connect_sse
 
 from mppcli.protocol.auth import Credential, format_authorization
-from mppcli.protocol.metering import classify_event, parse_commit_receipt
+from mppcli.protocol.metering import classify_event, data_value, parse_commit_receipt
 from tests.server.payer import Payer
 
 
@@ -60,7 +60,7 @@ def consume(
         for sse in source.iter_sse():
             event = classify_event(sse.event if sse.event != "message" else None, sse.data)
             if event.kind == "message":
-                log.data.append(event.message)
+                log.data.append(data_value(event.data))
             elif event.kind == "metering":
                 directive = event.directive
                 log.directives.append(directive)

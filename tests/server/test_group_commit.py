@@ -5,6 +5,7 @@ state is on disk (a SIGKILL right after the responses loses none of them)."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import signal
 import sqlite3
 import threading
@@ -127,3 +128,55 @@ def test_paid_responses_survive_a_sigkill(tmp_path: Path) -> None:
         server.stop()
     on_disk = rows(db)
     assert [on_disk[str(p.channel_id)] for p in payers] == accepted == [50_000] * 8
+
+
+def test_a_response_head_waits_for_every_batch_and_its_body_for_its_own(tmp_path: Path) -> None:
+    """DurableResponses: the head of a response waits for everything committed so far (it may
+    replay rows another request wrote); a later body message waits only for this request's own
+    batches, so a commit answer does not wait for a stream's next charge, while a stream chunk
+    still waits for the charge that pays for it."""
+    from starlette.types import Message, Receive, Scope, Send
+
+    from mppcli.server.durable import DurableResponses
+
+    store = Store.open(tmp_path / "s.db")
+    store.enable_group_commit()
+    sent: list[tuple[bytes, int]] = []  # (body, or b"head"; fsyncs done when it left)
+
+    def write(name: str) -> None:
+        with store.batch() as b:
+            b.put_channel(make_state(name))
+
+    def another_request_writes(name: str) -> None:
+        contextvars.Context().run(write, name)  # outside this request's context
+
+    async def stream(scope: Scope, receive: Receive, send: Send) -> None:
+        write("own-1")
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        another_request_writes("theirs")
+        await send({"type": "http.response.body", "body": b"nothing new of its own", "more_body": True})
+        write("own-2")
+        await send({"type": "http.response.body", "body": b"after its own write", "more_body": False})
+
+    async def replay(scope: Scope, receive: Receive, send: Send) -> None:
+        another_request_writes("cached")  # this response writes nothing itself
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+
+    async def record(message: Message) -> None:
+        sent.append((message.get("body", b"head"), store.syncs))
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def main() -> None:
+        for app in (stream, replay):
+            await DurableResponses(app, store.durable)({"type": "http"}, receive, record)
+
+    asyncio.run(main())
+    assert sent == [
+        (b"head", 1),  # own-1 on disk before the head left
+        (b"nothing new of its own", 1),  # did not wait for "theirs"
+        (b"after its own write", 2),  # own-2 (and "theirs" before it) on disk first
+        (b"head", 3),  # a head waits for another request's batch too
+    ]
+    store.close()
