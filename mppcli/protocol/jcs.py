@@ -15,6 +15,7 @@ than silently changed: every u64 on this wire is a decimal *string*, so a big JS
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -27,10 +28,38 @@ _NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f]')  # one C-level scan instead of a l
 
 
 def canonical_json(value: object) -> bytes:
-    """The RFC 8785 canonical UTF-8 bytes of a JSON value (dict, list, str, int, float, bool, None)."""
+    """The RFC 8785 canonical UTF-8 bytes of a JSON value (dict, list, str, int, float, bool, None).
+
+    Most values on this wire (credentials, receipts, directives) hold only ASCII keys, strings,
+    small integers, booleans and null. For those, the C encoder of `json.dumps(sort_keys=True,
+    ensure_ascii=False)` writes exactly JCS (it escapes `"`, `\\` and C0 controls as §3.2.2.2
+    does, lower-case hex included, and code-point order is UTF-16 order for ASCII keys) at a
+    third of the cost of the emitter below, which handles everything else."""
+    if _plain(value, 0):
+        try:
+            return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: the emitter says so
     parts: list[str] = []
     _emit(value, parts, depth=0)
     return "".join(parts).encode("utf-8")
+
+
+def _plain(value: object, depth: int) -> bool:
+    """Whether `json.dumps` writes `value` exactly as JCS does (see `canonical_json`)."""
+    kind = type(value)
+    if kind is str or value is None or kind is bool:
+        return True
+    if kind is int:
+        return -(2**53) <= value <= 2**53  # type: ignore[operator]
+    if depth >= 512:
+        return False
+    if kind is dict:
+        return all(type(key) is str and key.isascii() and _plain(item, depth + 1)
+                   for key, item in value.items())  # type: ignore[attr-defined]
+    if kind is list or kind is tuple:
+        return all(_plain(item, depth + 1) for item in value)  # type: ignore[attr-defined]
+    return False
 
 
 def _emit(value: object, out: list[str], depth: int) -> None:

@@ -16,29 +16,27 @@ When nothing was written since the last fsync a wait costs a comparison.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mppcli.server.store import track_request_writes
+from mppcli.server.store import Store
 
 
 class DurableResponses:
-    def __init__(self, app: ASGIApp, durable: Callable[[int | None], Awaitable[None]]):
+    def __init__(self, app: ASGIApp, store: Store):
         self.app = app
-        self.durable = durable
+        self.store = store
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        writes = track_request_writes()
+        with self.store.request_scope() as writes:
 
-        async def after_durable(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                await self.durable(None)
-            elif message["type"] == "http.response.body":
-                await self.durable(writes.last)
-            await send(message)
+            async def after_durable(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    await self.store.durable(None)
+                elif message["type"] == "http.response.body":
+                    await self.store.durable(writes.last)
+                await send(message)
 
-        await self.app(scope, receive, after_durable)
+            await self.app(scope, receive, after_durable)

@@ -495,7 +495,7 @@ async def _run_http(
     sock = sock or _bind(options.host, options.port)
     config = uvicorn.Config(
         DurableResponses(
-            create_app(ctx, lifespan, gateway, _event_log(ctx, options.log_json)), ctx.store.durable
+            create_app(ctx, lifespan, gateway, _event_log(ctx, options.log_json)), ctx.store
         ),
         log_level="warning",
         access_log=False,

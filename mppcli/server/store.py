@@ -104,13 +104,6 @@ class RequestWrites:
 _REQUEST_WRITES: ContextVar[RequestWrites | None] = ContextVar("request_writes", default=None)
 
 
-def track_request_writes() -> RequestWrites:
-    """Count the batches the current task (a request) and the tasks it starts commit from now on."""
-    writes = RequestWrites()
-    _REQUEST_WRITES.set(writes)
-    return writes
-
-
 class StoreLocked(RuntimeError):
     """Another server process already owns this database."""
 
@@ -127,6 +120,7 @@ class Store:
         self._committed = 0  # batches committed so far
         self._synced = 0  # of those, how many are known to be on disk
         self._syncing: asyncio.Future[None] | None = None
+        self._requests = 0  # HTTP requests in flight (`request_scope`)
         self.syncs = 0  # fsyncs done by `durable()` (the bench reports commits per fsync)
         # Decoded channel rows, kept in step with what is committed (filled by reads, updated after
         # each COMMIT that wrote the row, dropped wholesale after raw SQL on the channels table).
@@ -165,21 +159,49 @@ class Store:
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._wal = self.path.with_name(self.path.name + "-wal")
 
+    @contextmanager
+    def request_scope(self) -> Iterator[RequestWrites]:
+        """One HTTP request in flight: counted (see `durable`), and the batches it commits (in
+        its task or the tasks it starts) noted in the `RequestWrites` it yields."""
+        writes = RequestWrites()
+        token = _REQUEST_WRITES.set(writes)
+        self._requests += 1
+        try:
+            yield writes
+        finally:
+            self._requests -= 1
+            _REQUEST_WRITES.reset(token)
+
     async def durable(self, upto: int | None = None) -> None:
         """Return once every batch committed before this call (or only up to batch number `upto`)
         is on disk: one shared fsync. Batches land in order, so batch n durable means every
-        batch before it is too."""
+        batch before it is too.
+
+        The fsync runs in a worker thread so that other requests are served (and their batches
+        gathered for the next fsync) meanwhile; but when the request waiting is the only one in
+        flight there is nothing to do meanwhile, and it runs right here: the hand-off to the
+        thread and back cost more than the fsync itself (`bench/server_vouchers.py`: 5-10% of a
+        sequential paid request)."""
         if self._wal is None:
             return
         target = self._committed if upto is None else min(upto, self._committed)
         while self._synced < target:
             if self._syncing is None or self._syncing.done():
+                if self._requests == 1:
+                    self._sync_here()
+                    continue
                 self._syncing = asyncio.ensure_future(self._sync())
             await asyncio.shield(self._syncing)
 
     async def _sync(self) -> None:
         upto = self._committed  # read on the loop, where commits happen: all of them are in the WAL
         await asyncio.to_thread(self._fsync_wal)
+        self.syncs += 1
+        self._synced = max(self._synced, upto)
+
+    def _sync_here(self) -> None:
+        upto = self._committed
+        self._fsync_wal()
         self.syncs += 1
         self._synced = max(self._synced, upto)
 
@@ -406,16 +428,19 @@ def _delivery_from_row(row: tuple[Any, ...]) -> Delivery:
 def encode_channel(state: ChannelState) -> str:
     """JSON text of a channel row; u64 values as decimal strings."""
     body: dict[str, Any] = {}
-    for f in fields(state):
-        value = getattr(state, f.name)
-        if f.name in _INT_FIELDS and value is not None:
+    for name in _CHANNEL_FIELDS:  # not `fields(state)`: rebuilt on every call, once per paid request
+        value = getattr(state, name)
+        if name in _INT_FIELDS and value is not None:
             value = str(value)
         elif isinstance(value, Status):
             value = value.value
-        elif f.name == "splits":
+        elif name == "splits":
             value = [[r, bps] for r, bps in value]
-        body[f.name] = value
+        body[name] = value
     return json.dumps(body, separators=(",", ":"), sort_keys=True)
+
+
+_CHANNEL_FIELDS = tuple(f.name for f in fields(ChannelState))
 
 
 def decode_channel(text: str) -> ChannelState:

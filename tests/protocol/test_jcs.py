@@ -6,6 +6,8 @@ import json
 import struct
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mppcli.errors import MalformedError
 from mppcli.protocol.encoding import b64url_encode, canonical_json
@@ -126,3 +128,35 @@ def test_shared_canonical_bytes_vectors() -> None:
         assert b64url_encode(canonical) == expected["base64Url"], case["id"]
         checked += 1
     assert checked == len(vectors) >= 6
+
+
+def _emitted(value: object) -> bytes:
+    """The general emitter's bytes, bypassing the `json.dumps` fast path."""
+    from mppcli.protocol.jcs import _emit
+
+    parts: list[str] = []
+    _emit(value, parts, depth=0)
+    return "".join(parts).encode("utf-8")
+
+
+_TRICKY = st.sampled_from("\x00\x1f\x7f\"\\\u2028\u2029\U0001F600")
+_JSON_TEXT = st.text(alphabet=st.characters(codec="utf-8") | _TRICKY)
+_ASCII_KEYS = st.text(alphabet=st.characters(max_codepoint=127))
+_PLAIN_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | _JSON_TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_ASCII_KEYS | _JSON_TEXT, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(_PLAIN_VALUES)
+def test_the_fast_path_writes_exactly_what_the_emitter_writes(value: object) -> None:
+    """`canonical_json` hands plain values (ASCII keys) to `json.dumps`; whatever the value,
+    fast path or not, the bytes are the general emitter's (non-ASCII keys, big integers and
+    floats take the emitter)."""
+    assert canonical_json(value) == _emitted(value)
+
+
+def test_the_fast_path_still_refuses_a_lone_surrogate() -> None:
+    with pytest.raises(MalformedError, match="lone surrogate"):
+        canonical_json({"a": "\ud800"})

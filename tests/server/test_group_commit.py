@@ -5,6 +5,7 @@ state is on disk (a SIGKILL right after the responses loses none of them)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import signal
 import sqlite3
@@ -170,7 +171,7 @@ def test_a_response_head_waits_for_every_batch_and_its_body_for_its_own(tmp_path
 
     async def main() -> None:
         for app in (stream, replay):
-            await DurableResponses(app, store.durable)({"type": "http"}, receive, record)
+            await DurableResponses(app, store)({"type": "http"}, receive, record)
 
     asyncio.run(main())
     assert sent == [
@@ -180,3 +181,41 @@ def test_a_response_head_waits_for_every_batch_and_its_body_for_its_own(tmp_path
         (b"head", 3),  # a head waits for another request's batch too
     ]
     store.close()
+
+
+class WhereStore(Store):
+    """A store that notes which thread ran each (real) WAL fsync."""
+
+    threads: list[int]
+
+    def _fsync_wal(self) -> None:
+        self.threads.append(threading.get_ident())
+        super()._fsync_wal()
+
+
+def test_the_only_request_in_flight_fsyncs_on_the_loop_and_others_in_a_worker(tmp_path: Path) -> None:
+    """Alone, a request has nobody to share the fsync with and nothing to serve meanwhile, so the
+    hand-off to a thread is pure cost; with company, the loop keeps serving during the fsync."""
+    store = WhereStore.open(tmp_path / "s.db")
+    assert isinstance(store, WhereStore)
+    store.threads = []
+    store.enable_group_commit()
+
+    async def pay(name: str, requests: int) -> None:
+        with contextlib.ExitStack() as scopes:
+            for _ in range(requests):
+                scopes.enter_context(store.request_scope())
+            with store.batch() as b:
+                b.put_channel(make_state(name))
+            await store.durable()
+
+    async def main() -> int:
+        await pay("alone", 1)
+        await pay("with company", 2)
+        await pay("outside any request", 0)
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(main())
+    assert [thread == loop_thread for thread in store.threads] == [True, False, False]
+    store.close()
+    assert rows(tmp_path / "s.db") == {"alone": 0, "with company": 0, "outside any request": 0}
