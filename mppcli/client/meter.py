@@ -314,7 +314,7 @@ class Meter:
         """POST the commit; a dropped connection is retried with the identical voucher."""
         for attempt in range(COMMIT_ATTEMPTS):
             try:
-                answer = await self.client.http.post_json(url, body)
+                answer = await self.client.http.post_commit(url, body)
                 break
             except NetworkError:
                 if attempt + 1 == COMMIT_ATTEMPTS:
