@@ -35,6 +35,7 @@ from mppcli.errors import ConfigError, InputError, RpcError, UsageError
 from mppcli.paths import Paths, ensure_private_dir
 from mppcli.protocol.amounts import parse_amount
 from mppcli.server.chainport import ChainPort
+from mppcli.server.clock import server_clock
 from mppcli.server.config import DEFAULT_CLOCK_SKEW, ServerConfig, StreamPolicy, validate_config
 from mppcli.server.context import ServerContext
 from mppcli.server.routes import RouteTable
@@ -198,7 +199,7 @@ async def _serve(
         chain = ChainPort(
             rpc, config.program_id, config.confirm_timeout, watch=watch, before_send=store.durable
         )
-        ctx = ServerContext(config, store, chain, log=log)
+        ctx = ServerContext(config, store, chain, clock=server_clock(os.environ, ledger, log), log=log)
         await _run_http(ctx, options, rpc_url, on_ready, transport, sock, _gateway(options, config.decimals))
     finally:
         if chain is not None:

@@ -3,13 +3,14 @@ and `--wait` waits for a channel another mpp holds instead of exiting 6."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
+from mppcli.files.locks import POLL_SECONDS
 from mppcli.paths import resolve_paths
 from mppcli.state.store import ChannelStore
+from tests.e2e.file_opens import OpenWatch
 from tests.e2e.support import PayerHome, file_payer, served_fixture
 from tests.server.harness import ServerProcess
 
@@ -40,11 +41,20 @@ def test_wait_waits_for_a_busy_channel(served: ServerProcess, payer: PayerHome) 
     opened = payer.mpp("--json", "open", paid, "--yes", "--signer", "payer")
     assert opened.exit_code == 0, opened
     store = ChannelStore(resolve_paths({"MPP_HOME": str(payer.home)}))
-    with store.lock(opened.json["channelId"], purpose="a test holding the channel"):
+    channel_id = opened.json["channelId"]
+    with store.lock(channel_id, purpose="a test holding the channel"):
         busy = payer.mpp("--json", "request", paid)
         assert busy.exit_code == 6 and busy.json["error"]["code"] == "E_BUSY", busy
-        waiting = payer.popen("--json", "request", paid, "--wait", "120")
-        time.sleep(3)  # long enough for the child to reach the lock; it must still be waiting
-        assert waiting.poll() is None, waiting.communicate()
+        [lock_file] = store.locks_dir.glob(f"*{channel_id}*")
+        with OpenWatch(lock_file) as watch:
+            waiting = payer.popen("--json", "request", paid, "--wait", "120")
+            # Each try opens the lock file, and a refused try sleeps POLL_SECONDS before the next:
+            # this many opens mean it was refused for at least a second and kept trying (without
+            # --wait it exits 6 after the first; read as milliseconds, 120 would end after 7).
+            tries = 1 + round(1.0 / POLL_SECONDS)
+            retrying = watch.wait_for(tries, timeout=120, unless=lambda: waiting.poll() is not None)
+            if not retrying:
+                waiting.kill()
+            assert retrying and waiting.poll() is None, (watch.opens, waiting.communicate())
     out, err = waiting.communicate(timeout=120)
     assert waiting.returncode == 0, (out, err)

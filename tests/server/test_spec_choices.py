@@ -7,10 +7,15 @@ test_reference_client.py."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
+import pytest
 
 from mppcli.protocol.auth import new_challenge
+from mppcli.server.clock import FOLLOW_LEDGER, TEST_CLOCK_VARIABLE
+from tests.server.harness import ServerProcess
 from tests.server.payer import Payer, problem_of, receipt_of
 from tests.server.stream_client import reserve
 from tests.server.test_open import secret_of
@@ -50,23 +55,33 @@ def test_spec_choice_expired_challenge_is_refused_for_vouchers_too(opened: Payer
     assert receipt_of(opened.pay(PRICE, challenge=fresh)).spent == PRICE
 
 
-def test_spec_choice_expired_reservations_release_capacity(payer: Payer) -> None:
+@pytest.fixture
+def warpable(tmp_path: Path) -> Iterator[Payer]:
+    """A payer on its own server whose clock follows its embedded ledger's (`mppcli.server.clock`),
+    so `mpp_warp` moves the server's time too: no sleeping until the wall clock gets there."""
+    server = ServerProcess.start(tmp_path / "home", "--ephemeral", env={TEST_CLOCK_VARIABLE: FOLLOW_LEDGER})
+    yield Payer(server)
+    server.stop()
+
+
+def test_spec_choice_expired_reservations_release_capacity(warpable: Payer) -> None:
     """The reference keeps metered reservations forever; ours expire and free the deposit."""
+    payer = warpable
     assert payer.open(100_000).status_code == 200
-    url = payer.server.url
-    soon = int(time.time()) + 1
-    first = reserve(payer, 100_000, "first", expires_at=soon)
-    assert first.status_code == 200
+    first = reserve(payer, 100_000, "first", expires_at=int(time.time()) + 200)
+    assert first.status_code == 200, first.text
     blocked = reserve(payer, CHUNK, "blocked")
     assert blocked.status_code == 400 and "exceeds available deposit" in blocked.json()["error"]
-    time.sleep(2.2)  # the server's own clock must pass `soon`: a past expiry is refused at once
+    # The server's clock (the ledger's, never behind the wall clock) passes `first`'s expiry; the
+    # jump stays within the channel's idle timeout (600 s), so only the reservation lapses.
+    now = int(payer.chain.warp(seconds=250)["unixTimestamp"])
     late = httpx.post(
-        url + "/__402/session/commit",
+        payer.server.url + "/__402/session/commit",
         json={"deliveryId": first.json()["deliveryId"], "voucher": payer.voucher(CHUNK).to_json()},
     )
-    assert late.status_code == 400 and "expired" in late.json()["error"]
-    freed = reserve(payer, CHUNK, "freed")
-    assert freed.status_code == 200
+    assert late.status_code == 400 and "expired" in late.json()["error"], late.text
+    freed = reserve(payer, CHUNK, "freed", expires_at=now + 60)
+    assert freed.status_code == 200, freed.text
 
 
 def test_spec_choice_voucher_on_a_new_channel_challenge_still_works(opened: Payer) -> None:
