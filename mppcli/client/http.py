@@ -140,7 +140,7 @@ class Http:
         in the environment or a transport was injected, where httpx goes as it would."""
         import json
 
-        if self._injected or _proxy_configured() or __import__("os").environ.get("NOKA"):
+        if self._injected or _proxy_configured():
             return await self.post_json(url, payload)
         if self._commits is None:
             from mppcli.client.keepalive import KeepAlivePoster
