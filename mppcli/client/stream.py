@@ -41,7 +41,8 @@ if TYPE_CHECKING:
 
 BACKOFF_SECONDS = 0.5
 PROGRESS_EVENTS = frozenset((*METERING_NAMES, *USAGE_NAMES, EVENT_PAYMENT_REQUIRED))
-YIELD_EVERY = 16
+YIELD_EVERY = 16  # data frames read between turns given to a commit on its way (a read of 64 KiB
+# holds ~800 frames, which the reader would otherwise parse before the commit's answer is looked at)
 READ_TIMEOUT = 60.0  # seconds without a data or metering event before a stream is given up
 
 

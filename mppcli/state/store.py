@@ -274,8 +274,8 @@ class ChannelStore:
     def stage(self, old: ChannelRecord, new: ChannelRecord) -> StagedRecord | None:
         """`update_held`'s checks and encoding of `new` over `old`, without the write (None: no
         change). For a caller that holds the channel lock and so holds the stored record in
-        memory: the metered stream stages each voucher's record on its event loop, where its
-        other state lives, and leaves only `write_staged` (the fsyncs) to a worker thread."""
+        memory: the metered stream stages each voucher's record from the one it holds instead of
+        reading the file back (a read and a parse per voucher), then `write_staged`."""
         if new.channel_id != old.channel_id:
             raise InternalError(f"an update tried to turn channel {old.channel_id} into "
                                 f"{new.channel_id}")
@@ -286,7 +286,7 @@ class ChannelStore:
         return StagedRecord(new, _encode(new))
 
     def write_staged(self, staged: StagedRecord) -> None:
-        """Write a staged record atomically (safe from a worker thread: no shared state)."""
+        """Write a staged record atomically."""
         ensure_private_dir(self.state_dir)
         ensure_private_dir(self.dir)
         atomic_write(self.path_of(staged.record.channel_id), staged.data)
