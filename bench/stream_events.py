@@ -12,7 +12,11 @@ leaves). Unmetered: a plain Starlette SSE endpoint on loopback sends the same N 
 subprocess), with the same N, alternating metered and unmetered runs so machine load hits both
 alike; each is also timed at 1 chunk, and the rate is (N - 1) / (t_N - t_1), which removes start-up,
 the 402 round trip and the RPC checks. The ratio billed / unmetered is the figure to watch (target
->= 0.5). 100,000 chunks by default: at 20,000 the timed difference is a few tenths of a second and
+>= 0.5). The unmetered server writes one event per write, as a plain SSE server does (the baseline
+the issue defines); it is also timed writing the same batches of events per write as `mpp serve`
+writes its metered chunks (the client then parses several times faster), with that ratio too: the
+first says what metering costs against a plain SSE source, the second against the client's own
+parsing speed. 100,000 chunks by default: at 20,000 the timed difference is a few tenths of a second and
 the ratio moved by +-0.07 between identical runs on a 2-CPU machine.
 
 Concurrent: `--concurrent` payers (one channel each, opened beforehand) run `mpp stream` on
@@ -67,21 +71,29 @@ def with_chunks(base: str, chunks: int) -> str:
 
 
 def rates(payer: PayerHome, metered_url: str, plain_url: str, chunks: int, runs: int) -> dict[str, Any]:
-    """Alternate metered and unmetered runs at 1 and N chunks; rates from the medians."""
-    times: dict[tuple[bool, int], list[float]] = {}
-    for _ in range(runs):
-        for metered, base in ((True, metered_url), (False, plain_url)):
-            for n in (1, chunks):
-                times.setdefault((metered, n), []).append(run_stream(payer, with_chunks(base, n), metered))
+    """Alternate metered and unmetered runs at 1 and N chunks; rates from the medians. Unmetered
+    twice: one write per event (a plain SSE server; the baseline the issue defines), and in
+    writes of `BATCH_CHUNKS` events, as `mpp serve` writes its metered chunks."""
+    from mppcli.server.metering import BATCH_CHUNKS
 
-    def rate(metered: bool) -> dict[str, float]:
-        t1, tn = statistics.median(times[(metered, 1)]), statistics.median(times[(metered, chunks)])
+    sources = {"metered": (True, metered_url), "unmetered": (False, plain_url),
+               "unmeteredBatched": (False, f"{plain_url}?batch={BATCH_CHUNKS}")}
+    times: dict[tuple[str, int], list[float]] = {}
+    for _ in range(runs):
+        for name, (metered, base) in sources.items():
+            for n in (1, chunks):
+                times.setdefault((name, n), []).append(run_stream(payer, with_chunks(base, n), metered))
+
+    def rate(name: str) -> dict[str, float]:
+        t1, tn = statistics.median(times[(name, 1)]), statistics.median(times[(name, chunks)])
         return {"chunks": chunks, "secondsOne": round(t1, 3), "secondsN": round(tn, 3),
                 "eventsPerSecond": round((chunks - 1) / max(tn - t1, 1e-9), 1)}
 
-    billed, plain = rate(True), rate(False)
-    return {"metered": billed, "unmetered": plain,
-            "ratio": round(billed["eventsPerSecond"] / plain["eventsPerSecond"], 3)}
+    result: dict[str, Any] = {name: rate(name) for name in sources}
+    billed = result["metered"]["eventsPerSecond"]
+    result["ratio"] = round(billed / result["unmetered"]["eventsPerSecond"], 3)
+    result["ratioBatched"] = round(billed / result["unmeteredBatched"]["eventsPerSecond"], 3)
+    return result
 
 
 def concurrent(served: ServerProcess, home: Path, count: int, chunks: int) -> dict[str, Any]:
@@ -125,10 +137,12 @@ def unmetered_server(chunks_cap: int = 1_000_000) -> tuple[str, Any]:
 
     async def stream(request: Request) -> StreamingResponse:
         total = min(int(request.query_params.get("chunks", "10")), chunks_cap)
+        batch = max(1, int(request.query_params.get("batch", "1")))  # events per write
 
         async def frames():  # type: ignore[no-untyped-def]
-            for index in range(1, total + 1):
-                yield data_frame(chunk_payload(index, total))
+            for first in range(1, total + 1, batch):
+                last = min(first + batch, total + 1)
+                yield "".join(data_frame(chunk_payload(index, total)) for index in range(first, last))
             yield done_frame()
 
         return StreamingResponse(frames(), media_type="text/event-stream")
@@ -171,12 +185,14 @@ def main() -> None:
     if options.json:
         print(json.dumps(result))
         return
-    billed, plain = result["metered"], result["unmetered"]
+    billed, plain, batched = result["metered"], result["unmetered"], result["unmeteredBatched"]
     print(f"mpp stream, {options.chunks} chunks, median of {options.runs} alternating runs "
           f"(start-up subtracted), {os.cpu_count()} CPUs:")
-    print(f"  billed (default mpp serve):     {billed['eventsPerSecond']:>10} events/s")
-    print(f"  unmetered (plain SSE, same frames): {plain['eventsPerSecond']:>6} events/s")
-    print(f"  ratio billed / unmetered:       {result['ratio']:>10}")
+    print(f"  billed (default mpp serve):                  {billed['eventsPerSecond']:>10} events/s")
+    print(f"  unmetered (plain SSE, one write per event):  {plain['eventsPerSecond']:>10} events/s")
+    print(f"  ratio billed / unmetered:                    {result['ratio']:>10}")
+    print(f"  unmetered, written in batches as mpp serve:  {batched['eventsPerSecond']:>10} events/s")
+    print(f"  ratio billed / unmetered batched:            {result['ratioBatched']:>10}")
     if "concurrent" in result:
         c = result["concurrent"]
         print(f"  {c['streams']} concurrent metered streams x {c['chunksEach']} chunks: "
