@@ -9,9 +9,12 @@ import socket
 from typing import Any
 
 import httpx
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mppcli.protocol.auth import Challenge, Credential, format_authorization, parse_www_authenticate
 from mppcli.protocol.problem import parse_problem
+from mppcli.server.httpinput import _PAYMENT_CREDENTIAL, payment_credentials
 from tests.server.payer import Payer, challenge_of, problem_of, receipt_of
 
 PRICE = 10_000
@@ -145,3 +148,12 @@ def test_a_paid_request_body_is_read_only_up_to_its_limit(payer: Payer) -> None:
 def test_a_side_channel_body_is_read_only_up_to_its_limit(payer: Payer) -> None:
     answer = _declare_a_huge_body(payer.server.url, "/__402/session/commit")
     assert answer.startswith(b"HTTP/1.1 400") and b"too large" in answer, answer
+
+
+_PIECES = st.sampled_from(["Payment", "payment", "PAYMENT ", " ", "\t", ",", "a", "Bearer "])
+
+
+@given(st.lists(st.lists(_PIECES, max_size=12).map("".join), max_size=3))
+def test_counting_payment_credentials_matches_a_full_scan(lines: list[str]) -> None:
+    """The comma-less fast path counts exactly what scanning every line would."""
+    assert payment_credentials(lines) == sum(len(_PAYMENT_CREDENTIAL.findall(line)) for line in lines)
