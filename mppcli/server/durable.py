@@ -10,7 +10,8 @@ reports or pays for is on disk first (spec: Crash Safety) while concurrent reque
   last of which (batches land in order) covers every batch before it, such as the voucher that
   opened the window for those chunks. A body with nothing new of its own does not wait again:
   waiting for other requests' writes there cost the metered stream's commit answers a second
-  fsync each.
+  fsync each. (A stream's closing receipt, which reports the commits' writes, waits for every
+  batch itself: `StreamRun._closing_frames`.)
 When nothing was written since the last fsync a wait costs a comparison.
 """
 

@@ -450,6 +450,9 @@ class StreamRun:
             async with cond:
                 await wait_until(cond, lambda: self.unvouched() == 0, END_WAIT)
             frames.append(usage_frame(MeteringUsage(self.last.delivery_id, self.unvouched())))
+        # The receipt reports what other requests (the commits) wrote: on disk first, as for a
+        # response's head (a body message otherwise waits only for this stream's own writes).
+        await self.ctx.store.durable()
         state = self.ctx.store.channel(self.channel_id)
         if state is not None:
             summary = receipt(self.ctx.config, state, self.challenge_id, self.ctx.clock()).to_json()
