@@ -19,7 +19,8 @@ from mppcli.cli.runtime import run
 
 if TYPE_CHECKING:
     from mppcli.cli.env import Env
-    from mppcli.client.http import Answer, RequestSpec
+    from mppcli.client.answer import Answer
+    from mppcli.client.http import RequestSpec
     from mppcli.protocol.auth import Challenge
 
 

@@ -30,9 +30,9 @@ from mppcli.cli.runtime import run
 if TYPE_CHECKING:
 
     from mppcli.cli.env import Env
+    from mppcli.client.answer import Answer
     from mppcli.client.close import Closed
     from mppcli.client.context import Client, PayOptions
-    from mppcli.client.http import Answer
     from mppcli.client.topup import TopUpResult
     from mppcli.state.record import ChannelRecord
     from mppcli.state.store import ChannelStore

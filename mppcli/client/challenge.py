@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mppcli.client.http import Answer
+from mppcli.client.answer import Answer
 from mppcli.client.policy import OfferedTerms
 from mppcli.errors import MalformedError, ProtocolViolation
 from mppcli.protocol.auth import Challenge, parse_rfc3339, parse_www_authenticate

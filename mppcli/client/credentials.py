@@ -12,8 +12,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mppcli.client.answer import Answer
 from mppcli.client.context import Client
-from mppcli.client.http import Answer, RequestSpec
+from mppcli.client.http import RequestSpec
 from mppcli.errors import MalformedError, PolicyError, ProtocolViolation
 from mppcli.protocol.auth import Challenge, Credential, format_authorization
 from mppcli.protocol.receipt import SessionReceipt, parse_receipt

@@ -7,11 +7,12 @@ credentials cut down to their scheme, because `-vv` output ends up in bug report
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from mppcli.client.answer import Answer
 from mppcli.errors import InputError, NetworkError
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT = 60.0
 CONNECT_TIMEOUT = 10.0
 SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
 
 
 @dataclass(frozen=True)
@@ -36,24 +38,6 @@ class RequestSpec:
     def with_header(self, name: str, value: str) -> RequestSpec:
         kept = tuple((k, v) for k, v in self.headers if k.lower() != name.lower())
         return replace(self, headers=(*kept, (name, value)))
-
-
-@dataclass(frozen=True)
-class Answer:
-    """A buffered response: status, headers (lower-case names, all values) and body."""
-
-    status: int
-    headers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    body: bytes = b""
-    http_version: str = "HTTP/1.1"
-    reason: str = ""
-
-    def header(self, name: str) -> str | None:
-        values = self.headers.get(name.lower())
-        return values[0] if values else None
-
-    def all(self, name: str) -> tuple[str, ...]:
-        return self.headers.get(name.lower(), ())
 
 
 def redact(name: str, value: str) -> str:
@@ -146,8 +130,7 @@ class Http:
             from mppcli.client.keepalive import KeepAlivePoster
 
             self._commits = KeepAlivePoster(_user_agent(), self._debug, self._timeout, CONNECT_TIMEOUT)
-        posted = await self._commits.post(url, json.dumps(payload, separators=(",", ":")).encode())
-        return Answer(posted.status, posted.headers, posted.body, posted.http_version, posted.reason)
+        return await self._commits.post(url, json.dumps(payload, separators=(",", ":")).encode())
 
     @asynccontextmanager
     async def stream(self, spec: RequestSpec, *, read_timeout: float | None = DEFAULT_TIMEOUT
@@ -197,9 +180,6 @@ def _proxy_configured() -> bool:
     import os
 
     return any(os.environ.get(name) for name in PROXY_VARIABLES)
-
-
-PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
 
 
 def _user_agent() -> str:

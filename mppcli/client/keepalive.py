@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 import h11
 
+from mppcli.client.answer import Answer
 from mppcli.errors import NetworkError
 
 MAX_ANSWER_BYTES = 1 << 20  # a commit receipt is a few hundred bytes
@@ -49,17 +50,6 @@ class _Connection:
             self.writer.close()
 
 
-@dataclass(frozen=True)
-class Posted:
-    """An answer: status, headers (lower-case names, all values), body, version and reason."""
-
-    status: int
-    headers: dict[str, tuple[str, ...]]
-    body: bytes
-    http_version: str
-    reason: str
-
-
 class _NothingBack(Exception):
     """The connection died before any byte of an answer arrived."""
 
@@ -75,7 +65,7 @@ class KeepAlivePoster:
         self._connections: dict[str, _Connection] = {}
         self._tls: ssl.SSLContext | None = None
 
-    async def post(self, url: str, body: bytes, content_type: str = "application/json") -> Posted:
+    async def post(self, url: str, body: bytes, content_type: str = "application/json") -> Answer:
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -102,7 +92,7 @@ class KeepAlivePoster:
         return answer
 
     async def _exchange(self, origin: str, scheme: str, host: str, port: int | None,
-                        request: h11.Request, body: bytes) -> Posted:
+                        request: h11.Request, body: bytes) -> Answer:
         connection = self._connections.get(origin)
         if connection is not None and connection.closed_while_idle():
             self._drop(origin)
@@ -132,7 +122,7 @@ class KeepAlivePoster:
         self._connections[origin] = connection
         return connection
 
-    async def _answer(self, origin: str, connection: _Connection) -> Posted:
+    async def _answer(self, origin: str, connection: _Connection) -> Answer:
         state, head, chunks, size = connection.state, None, [], 0
         while True:
             event = state.next_event()
@@ -161,7 +151,7 @@ class KeepAlivePoster:
         headers: dict[str, list[str]] = {}
         for name, value in head.headers:
             headers.setdefault(name.decode("latin-1").lower(), []).append(value.decode("latin-1"))
-        return Posted(head.status_code, {k: tuple(v) for k, v in headers.items()}, b"".join(chunks),
+        return Answer(head.status_code, {k: tuple(v) for k, v in headers.items()}, b"".join(chunks),
                       f"HTTP/{head.http_version.decode()}", head.reason.decode("latin-1"))
 
     def _tls_context(self) -> ssl.SSLContext:

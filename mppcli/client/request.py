@@ -19,6 +19,7 @@ from typing import Any
 
 from mppcli.client import machine as m
 from mppcli.client import records
+from mppcli.client.answer import Answer
 from mppcli.client.challenge import Offer, offer_of
 from mppcli.client.context import Client, PayOptions, budget_for
 from mppcli.client.credentials import (
@@ -30,7 +31,7 @@ from mppcli.client.credentials import (
     problem_text,
     send_credential,
 )
-from mppcli.client.http import Answer, RequestSpec
+from mppcli.client.http import RequestSpec
 from mppcli.client.openings import load_opening
 from mppcli.client.resolve import channel_for, retire_if_gone
 from mppcli.client.signing import read_voucher, sign_and_record, signer_keypair, voucher_text

@@ -19,10 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mppcli.client.answer import Answer
 from mppcli.client.challenge import offer_of
 from mppcli.client.context import Client, PayOptions, budget_for
 from mppcli.client.credentials import Sender
-from mppcli.client.http import Answer, RequestSpec, collect_headers
+from mppcli.client.http import RequestSpec, collect_headers
 from mppcli.client.meter import Meter
 from mppcli.client.request import pay
 from mppcli.client.resolve import channel_for, retire_if_gone

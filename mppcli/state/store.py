@@ -251,28 +251,22 @@ class ChannelStore:
             zero = replace(record, **blank)
             record = guard_watermarks(zero, record, self._warn)
             record = replace(record, created_at=record.created_at or now, updated_at=now)
-            self._write(path, record)
+            self.write_staged(StagedRecord(record, _encode(record)))
         return record
 
     def update(self, channel_id: str, change: Callable[[ChannelRecord], ChannelRecord], *,
                wait: float = 0.0) -> ChannelRecord:
         """Apply `change` to the freshest record under the channel lock; write it atomically."""
         with self.lock(channel_id, wait=wait, purpose="updating the channel"):
-            return self.update_held(channel_id, change)
-
-    def update_held(self, channel_id: str, change: Callable[[ChannelRecord], ChannelRecord]
-                    ) -> ChannelRecord:
-        """`update` for a caller whose process already holds the channel lock; the same checks
-        and the same atomic write."""
-        old = self.get(channel_id)
-        staged = self.stage(old, change(old))
-        if staged is None:
-            return old
-        self.write_staged(staged)
-        return staged.record
+            old = self.get(channel_id)
+            staged = self.stage(old, change(old))
+            if staged is None:
+                return old
+            self.write_staged(staged)
+            return staged.record
 
     def stage(self, old: ChannelRecord, new: ChannelRecord) -> StagedRecord | None:
-        """`update_held`'s checks and encoding of `new` over `old`, without the write (None: no
+        """`update`'s checks and encoding of `new` over `old`, without the write (None: no
         change). For a caller that holds the channel lock and so holds the stored record in
         memory: the metered stream stages each voucher's record from the one it holds instead of
         reading the file back (a read and a parse per voucher), then `write_staged`."""
@@ -299,8 +293,3 @@ class ChannelStore:
             path.unlink()
             fsync_dir(path.parent)
         return record
-
-    def _write(self, path: Path, record: ChannelRecord) -> None:
-        ensure_private_dir(self.state_dir)
-        ensure_private_dir(self.dir)
-        atomic_write(path, _encode(record))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from mppcli.client.answer import Answer
 from mppcli.client.challenge import challenges_of, pick_session_offer
 from mppcli.client.credentials import check_receipt, problem_text, receipt_of
-from mppcli.client.http import Answer, RequestSpec, parse_header_option, redact, request_spec
+from mppcli.client.http import RequestSpec, parse_header_option, redact, request_spec
 from mppcli.errors import InputError, ProtocolViolation
 from mppcli.protocol.auth import Challenge, format_www_authenticate
 from mppcli.protocol.encoding import b64url_encode, canonical_json

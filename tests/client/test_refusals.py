@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from mppcli.client.answer import Answer
 from mppcli.client.credentials import idempotency_key
-from mppcli.client.http import Answer
 from mppcli.client.request import capacity_shortfall, problem_amount
 from mppcli.protocol.voucher import Voucher
 

@@ -76,6 +76,12 @@ class ServerProcess:
                 self.proc.wait(10)
         return int(self.proc.returncode)
 
+    @classmethod
+    def with_splits(cls, home: Path, recipients: list[str], shares: tuple[int, ...]) -> ServerProcess:
+        """An ephemeral server that pays `shares[i]` basis points of each close to `recipients[i]`."""
+        splits = [f"--split={r}:{bps}" for r, bps in zip(recipients, shares, strict=True)]
+        return cls.start(home, "--ephemeral", *splits)
+
     def restart(self) -> ServerProcess:
         self.stop()
         return ServerProcess.start(self.home, *self.args)

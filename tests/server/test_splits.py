@@ -20,8 +20,7 @@ PRICE, DEPOSIT = 10_000, 1_000_000
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    splits = [f"--split={r}:{bps}" for r, bps in zip(RECIPIENTS, SHARES, strict=True)]
-    running = ServerProcess.start(tmp_path_factory.mktemp("serve") / "home", "--ephemeral", *splits)
+    running = ServerProcess.with_splits(tmp_path_factory.mktemp("serve") / "home", RECIPIENTS, SHARES)
     yield running
     running.stop()
 
