@@ -45,6 +45,10 @@ def canonical_json(value: object) -> bytes:
     return "".join(parts).encode("utf-8")
 
 
+MAX_DEPTH = 256  # each level costs the emitter two frames: a deeper limit met RecursionError first
+_PLAIN_DEPTH = 32  # deeper values take the emitter: this check spends two frames a level
+
+
 def _plain(value: object, depth: int) -> bool:
     """Whether `json.dumps` writes `value` exactly as JCS does (see `canonical_json`)."""
     kind = type(value)
@@ -52,7 +56,7 @@ def _plain(value: object, depth: int) -> bool:
         return True
     if kind is int:
         return -(2**53) <= value <= 2**53  # type: ignore[operator]
-    if depth >= 512:
+    if depth >= _PLAIN_DEPTH:
         return False
     if kind is dict:
         return all(type(key) is str and key.isascii() and _plain(item, depth + 1)
@@ -63,8 +67,8 @@ def _plain(value: object, depth: int) -> bool:
 
 
 def _emit(value: object, out: list[str], depth: int) -> None:
-    if depth > 512:
-        raise MalformedError("JSON value is nested deeper than 512 levels")
+    if depth > MAX_DEPTH:
+        raise MalformedError(f"JSON value is nested deeper than {MAX_DEPTH} levels")
     if value is None:
         out.append("null")
     elif value is True:

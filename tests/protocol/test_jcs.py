@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from mppcli.errors import MalformedError
 from mppcli.protocol.encoding import b64url_encode, canonical_json
-from mppcli.protocol.jcs import format_number
+from mppcli.protocol.jcs import MAX_DEPTH, format_number
 from tests.support import load_vectors
 
 # IEEE-754 bit patterns -> ECMAScript Number::toString (the RFC 8785 Appendix B table; each value
@@ -160,3 +160,22 @@ def test_the_fast_path_writes_exactly_what_the_emitter_writes(value: object) -> 
 def test_the_fast_path_still_refuses_a_lone_surrogate() -> None:
     with pytest.raises(MalformedError, match="lone surrogate"):
         canonical_json({"a": "\ud800"})
+
+
+def test_deep_values_are_encoded_up_to_the_limit_and_refused_beyond_it() -> None:
+    """Neither the fast path's check nor the emitter meets Python's recursion limit first: a
+    value as deep as the limit is encoded, a deeper one is a MalformedError, not a RecursionError."""
+    deep: object = "x"
+    for _ in range(MAX_DEPTH):
+        deep = [deep]
+    assert canonical_json(deep) == b"[" * MAX_DEPTH + b'"x"' + b"]" * MAX_DEPTH
+    assert canonical_json(_nest(MAX_DEPTH)).count(b"{") == MAX_DEPTH + 1
+    with pytest.raises(MalformedError, match=f"deeper than {MAX_DEPTH}"):
+        canonical_json(_nest(2 * MAX_DEPTH))
+
+
+def _nest(levels: int) -> object:
+    value: object = {}
+    for _ in range(levels):
+        value = {"k": value}
+    return value
