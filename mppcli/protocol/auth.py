@@ -13,6 +13,7 @@ request, description, digest, expires, opaque`), all quoted, so headers are byte
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -110,27 +111,25 @@ def _challenge_from_raw(raw: RawChallenge) -> Challenge:
                                if name in raw.params}, "Payment challenge parameter")
 
 
-_VALIDATED: dict[tuple[tuple[str, Any], ...], Challenge] = {}
-_VALIDATED_MAX = 4096
-
-
 def validate_challenge(params: dict[str, Any], where: str) -> Challenge:
     """Build a Challenge from named string values, checking every rule of the core scheme.
 
-    Remembered: a payer echoes the same challenge with every voucher, and checking it again
-    (three base64url JSON decodes and a timestamp) was a third of what parsing a paid request
-    cost `mpp serve`. The result depends only on the values, and a Challenge is immutable."""
+    Remembered (the last 256, least recently used first out; refusals are not remembered): a
+    payer echoes the same challenge with every voucher, and checking it again (three base64url
+    JSON decodes and a timestamp) was a third of what parsing a paid request cost `mpp serve`.
+    The result depends only on the values, and a Challenge is immutable. Anyone can send
+    well-formed challenges, so the memory stays bounded and churning it only costs time."""
     try:
         key = tuple(sorted(params.items()))
-        known = _VALIDATED.get(key)
+        hash(key)
     except TypeError:  # a value that is not hashable, so not a string: refused below
         return _validate_challenge(params, where)
-    if known is None:
-        known = _validate_challenge(params, where)
-        if len(_VALIDATED) >= _VALIDATED_MAX:
-            _VALIDATED.clear()
-        _VALIDATED[key] = known
-    return known
+    return _remembered(key, where)
+
+
+@functools.lru_cache(maxsize=256)
+def _remembered(key: tuple[tuple[str, Any], ...], where: str) -> Challenge:
+    return _validate_challenge(dict(key), where)
 
 
 def _validate_challenge(params: dict[str, Any], where: str) -> Challenge:

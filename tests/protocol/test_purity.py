@@ -18,6 +18,7 @@ ALLOWED_ROOTS = {
     "dataclasses",
     "datetime",
     "enum",
+    "functools",
     "hashlib",
     "hmac",
     "json",
