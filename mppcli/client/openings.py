@@ -15,6 +15,7 @@ from mppcli.errors import MalformedError
 from mppcli.files.atomic import atomic_write
 from mppcli.paths import Paths, ensure_private_dir
 from mppcli.protocol.auth import Challenge, validate_challenge
+from mppcli.protocol.encoding import loads_json
 
 
 def _path(paths: Paths, channel_id: str) -> Path:
@@ -29,6 +30,7 @@ def save_opening(paths: Paths, channel_id: str, challenge: Challenge) -> None:
 def load_opening(paths: Paths, channel_id: str) -> Challenge | None:
     """The opening challenge, or None when it was never kept (or is unreadable)."""
     try:
-        return validate_challenge(json.loads(_path(paths, channel_id).read_text()), "stored challenge")
-    except (OSError, ValueError, MalformedError, RecursionError):
+        return validate_challenge(loads_json(_path(paths, channel_id).read_bytes(), "stored challenge"),
+                                  "stored challenge")
+    except (OSError, MalformedError):
         return None

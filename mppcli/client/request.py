@@ -11,7 +11,6 @@ it recognises it.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ from mppcli.errors import (
 from mppcli.protocol.actions import UseAction, VoucherAction
 from mppcli.protocol.auth import Challenge
 from mppcli.protocol.bearer import parse_authentication
+from mppcli.protocol.encoding import loads_json
 from mppcli.protocol.problem import ACCEPTED_CUMULATIVE, AVAILABLE, PROBLEM_BASE, REQUIRED
 from mppcli.protocol.receipt import SessionReceipt
 from mppcli.protocol.voucher import SignedVoucher
@@ -88,11 +88,8 @@ def is_refusal(answer: Answer) -> bool:
     problem of the payment types or with a payment member), rather than failing the service."""
     if answer.status == 402 or any(v.lower().startswith("payment") for v in answer.all("www-authenticate")):
         return True
-    try:
-        data = json.loads(answer.body)
-    except ValueError:
-        return False
-    if not isinstance(data, dict):
+    data = _problem_object(answer)
+    if data is None:
         return False
     kind = data.get("type")
     return (isinstance(kind, str) and kind.startswith(PROBLEM_BASE)) or any(
@@ -300,15 +297,22 @@ def fresh_challenge(answer: Answer, offer: Offer) -> Challenge:
         return offer.challenge
 
 
+def _problem_object(answer: Answer) -> dict[str, Any] | None:
+    """The answer's body as a JSON object, None when it is not one (an upstream's body may be
+    anything, nested 100,000 deep included)."""
+    try:
+        data = loads_json(answer.body, "the answer")
+    except MalformedError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def problem_amount(answer: Answer, member: str) -> int | None:
     """A decimal-string amount member of a problem+json refusal; None when absent or not one."""
     from mppcli.protocol.encoding import parse_u64
 
-    try:
-        data = json.loads(answer.body)
-    except ValueError:
-        return None
-    value = data.get(member) if isinstance(data, dict) else None
+    data = _problem_object(answer)
+    value = data.get(member) if data is not None else None
     if not isinstance(value, str):
         return None
     try:

@@ -26,6 +26,7 @@ from pathlib import Path
 from mppcli.client import chainio
 from mppcli.client.context import Client, origin_of
 from mppcli.errors import InputError, MppError, PolicyError
+from mppcli.protocol.encoding import loads_json
 from mppcli.protocol.voucher import SignedVoucher, parse_signed_voucher, verify_signed_voucher
 from mppcli.state.record import ChannelRecord, ChannelStatus
 from mppcli.state.store import CORRUPT_MARKER
@@ -132,8 +133,8 @@ def _verified(text: str, channel_id: str, authorized_signer: str, deposit: int) 
     from mppcli.errors import MalformedError
 
     try:
-        signed = parse_signed_voucher(json.loads(text))
-    except (ValueError, MalformedError, RecursionError):
+        signed = parse_signed_voucher(loads_json(text, "stored voucher"))
+    except MalformedError:
         return None
     if signed.voucher.channel_id != channel_id or signed.signer != authorized_signer:
         return None

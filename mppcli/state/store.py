@@ -29,6 +29,7 @@ from mppcli.errors import BusyError, InputError, InternalError, MalformedError
 from mppcli.files.atomic import atomic_write, fsync_dir, remove_orphan_temps
 from mppcli.files.locks import LockInfo, file_lock
 from mppcli.paths import Paths, ensure_private_dir
+from mppcli.protocol.encoding import loads_json
 from mppcli.state.codec import parse_record
 from mppcli.state.lookup import match_reference
 from mppcli.state.record import WATERMARKS, ChannelRecord
@@ -198,13 +199,7 @@ class ChannelStore:
             return None, self._move_aside(path, raw, str(exc))
 
     def _decode(self, path: Path, raw: bytes) -> ChannelRecord:
-        try:
-            doc = json.loads(raw)
-        except ValueError as exc:
-            raise MalformedError(f"not valid JSON ({exc})") from None
-        except RecursionError:  # `[[[[...` 100,000 deep: damage like any other, not a crash
-            raise MalformedError("nested too deeply to be a channel record") from None
-        doc, _ = upgrade_document(doc)
+        doc, _ = upgrade_document(loads_json(raw, "the record"))  # `[[[[...` too: damage, not a crash
         record = parse_record(doc)
         if path.name != f"{record.channel_id}.json":
             raise MalformedError(f"holds channel {record.channel_id}, not the one its name says")

@@ -8,7 +8,7 @@ import pytest
 
 from mppcli.client.answer import Answer
 from mppcli.client.credentials import idempotency_key
-from mppcli.client.request import capacity_shortfall, problem_amount
+from mppcli.client.request import capacity_shortfall, is_refusal, problem_amount
 from mppcli.protocol.voucher import Voucher
 
 
@@ -55,3 +55,11 @@ def test_one_idempotency_key_per_credential() -> None:
     assert key(one, 5) == key(one, 5)  # a re-send of the same voucher reuses its key
     assert key(one, 5) != key(one, 6)
     assert key(one, 5) != key(other, 5)
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000, b'{"required": "1", "required": "2"}', b"\xff", b"[1]"])
+def test_a_body_that_is_no_json_object_is_neither_a_refusal_nor_an_amount(body: bytes) -> None:
+    """An upstream's body may be anything, nested 100,000 deep included: never a crash."""
+    answer = Answer(500, body=body)
+    assert not is_refusal(answer)
+    assert problem_amount(answer, "required") is None
