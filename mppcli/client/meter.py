@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
@@ -321,8 +320,8 @@ class Meter:
                     raise
                 await asyncio.sleep(0.2 * (attempt + 1))
         try:
-            return answer.status, json.loads(answer.body)
-        except ValueError:
+            return answer.status, loads_json(answer.body, "the commit answer")
+        except MalformedError:
             return answer.status, None
 
     def _accept_commit(self, directive: MeteringDirective, amount: int, sent: int, text: str,
@@ -430,9 +429,9 @@ class Meter:
 
 def _json(data: str, name: str) -> dict[str, Any]:
     try:
-        value = json.loads(data)
-    except ValueError:
-        raise ProtocolViolation(f"the {name} event is not JSON") from None
+        value = loads_json(data, f"the {name} event")
+    except MalformedError as exc:
+        raise ProtocolViolation(str(exc)) from None
     if not isinstance(value, dict):
         raise ProtocolViolation(f"the {name} event is not a JSON object")
     return value
