@@ -65,10 +65,12 @@ class _Subscription:
 
 
 class AccountHub:
-    """Subscriptions of one ledger, fed by its commits."""
+    """Subscriptions of one ledger, fed by its commits. It holds its ledger weakly: the ledger
+    holds it (as a commit listener) and `hub_for`'s table holds it, so a strong reference back
+    would keep every ledger that ever answered an RPC alive."""
 
     def __init__(self, ledger: Ledger) -> None:
-        self._ledger = ledger
+        self._ledger_ref = weakref.ref(ledger)
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._subscriptions: dict[int, _Subscription] = {}
@@ -189,6 +191,13 @@ class AccountHub:
                 ids.discard(sub_id)
                 if not ids:
                     del self._by_key[sub.key]
+
+    @property
+    def _ledger(self) -> Ledger:
+        ledger = self._ledger_ref()
+        if ledger is None:
+            raise RuntimeError("the ledger of this hub is gone")
+        return ledger
 
     def _ledger_lock(self) -> Any:
         return self._ledger._lock
