@@ -407,7 +407,7 @@ class StreamRun:
         if state.voucher_signer == VoucherSigner.OPERATOR:
             fits = state.available(pending) // price
             return (min(want, fits), "") if fits else (0, "insufficient-deposit")
-        by_deposit = max(0, state.deposit - pending - max(state.spent, state.accepted)) // price
+        by_deposit = state.headroom(pending) // price
         by_window = max(0, credit_window(self.ctx.config) - (state.spent - state.accepted)) // price
         if by_deposit == 0:
             return 0, "insufficient-deposit"

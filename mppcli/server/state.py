@@ -77,8 +77,9 @@ class ChannelState:
         return max(0, self.accepted - self.spent)
 
     def headroom(self, pending: int = 0) -> int:
-        """Deposit not yet authorized or reserved: the most a new voucher may add."""
-        return max(0, self.deposit - self.accepted - pending)
+        """Deposit not yet authorized, spent (a metered stream charges `spent` ahead of its
+        vouchers) or reserved: what a new reservation or stream chunk may still take."""
+        return max(0, self.deposit - max(self.accepted, self.spent) - pending)
 
 
 @dataclass(frozen=True)

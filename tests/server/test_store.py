@@ -156,3 +156,11 @@ def test_a_schema_1_database_gains_credential_digests_and_keeps_its_rows(tmp_pat
         b.put_cached("ch", "new", "A", CachedResponse(200, None, "text/plain", b"y"), "digest")
     entry = store.cached("ch", "new")
     assert entry is not None and entry.credential_digest == "digest"
+
+
+def test_headroom_counts_what_a_stream_spent_ahead_of_its_vouchers() -> None:
+    """A reservation may not take deposit a metered stream already delivered unvouched."""
+    state = make_state(deposit=1_000, accepted=300, spent=700)
+    assert state.headroom() == 300
+    assert state.headroom(pending=100) == 200
+    assert make_state(deposit=1_000, accepted=700, spent=300).headroom(pending=400) == 0
