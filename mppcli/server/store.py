@@ -196,12 +196,14 @@ class Store:
     async def _sync(self) -> None:
         upto = self._committed  # read on the loop, where commits happen: all of them are in the WAL
         await asyncio.to_thread(self._fsync_wal)
-        self.syncs += 1
-        self._synced = max(self._synced, upto)
+        self._mark_synced(upto)
 
     def _sync_here(self) -> None:
         upto = self._committed
         self._fsync_wal()
+        self._mark_synced(upto)
+
+    def _mark_synced(self, upto: int) -> None:
         self.syncs += 1
         self._synced = max(self._synced, upto)
 
@@ -425,6 +427,9 @@ def _delivery_from_row(row: tuple[Any, ...]) -> Delivery:
     )
 
 
+_CHANNEL_FIELDS = tuple(f.name for f in fields(ChannelState))
+
+
 def encode_channel(state: ChannelState) -> str:
     """JSON text of a channel row; u64 values as decimal strings."""
     body: dict[str, Any] = {}
@@ -440,13 +445,9 @@ def encode_channel(state: ChannelState) -> str:
     return json.dumps(body, separators=(",", ":"), sort_keys=True)
 
 
-_CHANNEL_FIELDS = tuple(f.name for f in fields(ChannelState))
-
-
 def decode_channel(text: str) -> ChannelState:
     body = json.loads(text)
-    known = {f.name for f in fields(ChannelState)}
-    values: dict[str, Any] = {k: v for k, v in body.items() if k in known}
+    values: dict[str, Any] = {k: v for k, v in body.items() if k in _CHANNEL_FIELDS}
     for name in _INT_FIELDS:
         if values.get(name) is not None:
             values[name] = int(values[name])
