@@ -390,21 +390,6 @@ def request_cumulative(view: ChannelView, price: int, budget: Budget) -> int:
     return cumulative
 
 
-def retry_cumulative(view: ChannelView, price: int, budget: Budget) -> int:
-    """After the server refused `accepted + price` while `signed` was never confirmed.
-
-    A crash between sending a voucher and recording its receipt leaves `signed` above `accepted`;
-    the server may hold `signed` already, so the next payment is the price above it. Only ever the
-    price above what this client itself signed.
-    """
-    _require_signable(view)
-    if price <= 0:
-        raise ProtocolViolation(f"the challenge prices a request at {price}; it must be positive")
-    cumulative = view.signed + price
-    _check_signable(view, cumulative, budget)
-    return cumulative
-
-
 def commit_cumulative(view: ChannelView, metered: int, price: int, budget: Budget,
                       base: int | None = None) -> int:
     """The voucher for one metered delivery: never more than the server metered, nor the price.

@@ -99,10 +99,6 @@ class ChannelWatch:
             if ws is not None:
                 self._spawn(_unsubscribe(ws, watched.subscription))
 
-    @property
-    def connected(self) -> bool:
-        return self._ws is not None
-
     # --- the connection ----------------------------------------------------------------------
     def _ensure_running(self) -> None:
         if self._task is None or self._task.done():

@@ -7,7 +7,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from mppcli.chain.channel import ChannelAccount, ChannelStatus
 from mppcli.protocol.auth import Challenge, format_rfc3339
@@ -38,9 +37,7 @@ class RememberingIssuer(Issuer):
         self._size = size
         self._verified: OrderedDict[Challenge, Echo] = OrderedDict()
 
-    def verify(self, challenge: Challenge, *args: Any, **kwargs: Any) -> Echo:
-        if args or kwargs:
-            return super().verify(challenge, *args, **kwargs)  # a newer signature: not remembered
+    def verify(self, challenge: Challenge) -> Echo:
         echo = self._verified.get(challenge)
         if echo is not None:
             self._verified.move_to_end(challenge)

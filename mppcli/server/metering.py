@@ -31,7 +31,6 @@ from mppcli.protocol.metering import (
     MeteringDirective,
     MeteringUsage,
     data_frame,
-    default_delivery_id,
     done_frame,
     format_sse,
     metering_frame,
@@ -84,15 +83,7 @@ async def reserve(ctx: ServerContext, request: DeliveryRequest) -> MeteringDirec
             raise SideChannelError(
                 f"expiresAt may be at most {ctx.config.stream.delivery_ttl} seconds ahead"
             )
-        return _reserve_locked(
-            ctx,
-            state,
-            request.amount,
-            request.delivery_id,
-            request.commit_url,
-            request.proof,
-            request.expires_at,
-        )
+        return _reserve_locked(ctx, state, request, request.delivery_id, request.expires_at)
 
 
 def _usable(ctx: ServerContext, channel_id: str) -> ChannelState:
@@ -109,29 +100,19 @@ def _usable(ctx: ServerContext, channel_id: str) -> ChannelState:
 
 
 def _reserve_locked(
-    ctx: ServerContext,
-    state: ChannelState,
-    amount: int,
-    delivery_id: str | None = None,
-    commit_url: str | None = None,
-    proof: str | None = None,
-    expires_at: int | None = None,
-    stream_id: str | None = None,
+    ctx: ServerContext, state: ChannelState, request: DeliveryRequest, delivery_id: str, expires: int
 ) -> MeteringDirective:
-    if amount > state.headroom(ctx.pending(state.channel_id)):
-        raise SideChannelError(f"delivery amount {amount} exceeds available deposit")
+    if request.amount > state.headroom(ctx.pending(state.channel_id)):
+        raise SideChannelError(f"delivery amount {request.amount} exceeds available deposit")
     sequence = state.next_delivery_seq
-    delivery_id = delivery_id or default_delivery_id(state.channel_id, sequence)
     if ctx.store.delivery(delivery_id) is not None:
         raise SideChannelError(f"delivery {delivery_id} already exists")
-    expires = expires_at or int(ctx.clock()) + ctx.config.stream.delivery_ttl
     with ctx.store.batch() as batch:
-        batch.put_delivery(
-            Delivery(delivery_id, state.channel_id, sequence, amount, expires, stream_id=stream_id)
-        )
+        batch.put_delivery(Delivery(delivery_id, state.channel_id, sequence, request.amount, expires))
         batch.put_channel(dataclasses.replace(state, next_delivery_seq=sequence + 1))
     return MeteringDirective(
-        delivery_id, state.channel_id, amount, state.mint, sequence, expires, commit_url, proof
+        delivery_id, state.channel_id, request.amount, state.mint, sequence, expires,
+        request.commit_url, request.proof,
     )
 
 
@@ -392,8 +373,8 @@ class StreamRun:
         row = self.ctx.store.delivery(self.stream_id)
         if row is None:
             expires = int(self.ctx.clock()) + self.ctx.config.stream.delivery_ttl
-            row = Delivery(self.stream_id, self.channel_id, 0, 0, expires, STREAMING)
-            row = dataclasses.replace(row, stream_id=self.stream_id)
+            row = Delivery(self.stream_id, self.channel_id, 0, 0, expires, STREAMING,
+                           stream_id=self.stream_id)
         return row
 
     def _room(self) -> tuple[int, str]:

@@ -83,15 +83,6 @@ def check_signature_and_expiry(state: ChannelState, signed: SignedVoucher, now: 
         raise problems.failed("the voucher signature does not verify", state.channel_id)
 
 
-def verify_voucher(
-    state: ChannelState, signed: SignedVoucher, *, pending: int, min_delta: int | None, now: float, skew: int
-) -> None:
-    """Every off-chain check of a voucher that advances the watermark (cost rules aside)."""
-    check_binding(state, signed)
-    check_advance(state, signed.voucher.cumulative_amount, pending, min_delta)
-    check_signature_and_expiry(state, signed, now, skew)
-
-
 def is_same_voucher(state: ChannelState, signed: SignedVoucher) -> bool:
     """The stored highest voucher, identical in everything that is signed or verified: the 50-byte
     message (channel, cumulativeAmount, expiresAt), the signer and the signature.

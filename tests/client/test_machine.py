@@ -268,14 +268,6 @@ def test_operator_mode_moves_by_exactly_the_price() -> None:
         m.check_use_allowed(ChannelView(status=Status.OPEN, deposit=250, accepted=200), 100, Budget())
 
 
-def test_retry_after_an_unconfirmed_voucher_is_the_price_above_what_was_signed() -> None:
-    view = ChannelView(status=Status.OPEN, deposit=1000, signed=500, accepted=400, spent=400)
-    assert m.retry_cumulative(view, 100, Budget()) == 600
-    with pytest.raises(m.BalanceExhausted):
-        view = ChannelView(status=Status.OPEN, deposit=550, signed=500, accepted=400)
-        m.retry_cumulative(view, 100, Budget())
-
-
 def test_the_documented_state_diagram_is_the_transition_table() -> None:
     from pathlib import Path
 
