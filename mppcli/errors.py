@@ -109,7 +109,7 @@ class PaymentRejected(MppError):
 class HttpStatusError(MppError):
     """`mpp request --fail`: the paid resource answered with an HTTP error status (curl's -f)."""
 
-    code, exit_code = "E_HTTP_STATUS", 4
+    code, exit_code = "E_HTTP_STATUS", ExitStatus.REJECTED
     default_hint = "The resource answered with an error status; without --fail its body is printed."
 
 

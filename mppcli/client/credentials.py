@@ -75,21 +75,12 @@ async def send_credential(client: Client, spec: RequestSpec, challenge: Challeng
     return Reply(answer, receipt_of(answer, challenge))
 
 
-def is_loopback(host: str) -> bool:
-    import ipaddress
-
-    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_transport(url: str, allow_http: bool) -> None:
     """A credential is a bearer token (spec, Transport Security: TLS): plain http:// only to this
     machine, unless the user said otherwise."""
     from urllib.parse import urlsplit
+
+    from mppcli.hosts import is_loopback
 
     parts = urlsplit(url)
     if parts.scheme != "http" or allow_http or is_loopback(parts.hostname or ""):

@@ -9,12 +9,12 @@ public interface (behind a TLS-terminating proxy, say) and the server warns abou
 
 from __future__ import annotations
 
-import ipaddress
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
 from mppcli.errors import ConfigError, UsageError
+from mppcli.hosts import is_loopback
 
 
 @dataclass(frozen=True)
@@ -28,15 +28,6 @@ class Transport:
     @property
     def scheme(self) -> str:
         return "https" if self.cert is not None else "http"
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() in ("localhost", "localhost."):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def choose_transport(host: str, cert: Path | None, key: Path | None, allow_insecure_http: bool) -> Transport:
