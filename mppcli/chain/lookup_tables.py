@@ -16,6 +16,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from solders.address_lookup_table_account import (
     ID as ADDRESS_LOOKUP_TABLE_PROGRAM,
@@ -35,8 +36,10 @@ from mppcli.errors import MalformedError
 
 __all__ = [
     "ADDRESS_LOOKUP_TABLE_PROGRAM",
+    "AUTHORITY_OFFSET",
     "EXTEND_CHUNK",
     "LookupTable",
+    "authority_filter",
     "create_lookup_table",
     "decode_lookup_table",
     "extend_lookup_table",
@@ -88,6 +91,14 @@ class LookupTable:
     def account(self) -> AddressLookupTableAccount:
         """The form `MessageV0.try_compile` takes."""
         return AddressLookupTableAccount(self.address, list(self.addresses))
+
+
+AUTHORITY_OFFSET = 22  # LookupTableMeta: u32 tag, u64 deactivation, u64 extended, u8 index, u8 Some
+
+
+def authority_filter(authority: Pubkey) -> dict[str, Any]:
+    """The `getProgramAccounts` filter for the lookup tables `authority` owns."""
+    return {"memcmp": {"offset": AUTHORITY_OFFSET, "bytes": str(authority)}}
 
 
 def decode_lookup_table(address: Pubkey, data: bytes) -> LookupTable:

@@ -24,6 +24,7 @@ from solders.transaction import VersionedTransaction
 from mppcli.chain.lookup_tables import (
     ADDRESS_LOOKUP_TABLE_PROGRAM,
     LookupTable,
+    authority_filter,
     decode_lookup_table,
     lookup_candidates,
 )
@@ -33,7 +34,6 @@ from mppcli.chain.txcodec import MAX_TRANSACTION_SIZE, compile_transaction, fits
 from mppcli.errors import MalformedError
 from mppcli.server.context import ServerContext
 
-_AUTHORITY_OFFSET = 22  # LookupTableMeta: u32 tag, u64 deactivation, u64 extended, u8 index, u8 Some
 SLOT_POLL_SECONDS = 0.1
 SLOT_POLLS = 100  # ten seconds for one slot to pass before giving up (the close is re-driven)
 
@@ -66,7 +66,7 @@ async def _usable_table(ctx: ServerContext, addresses: Sequence[Pubkey]) -> Look
     """A table of ours that already holds every address, active now."""
     operator = ctx.config.operator.pubkey()
     found = await ctx.chain.rpc.program_accounts(
-        ADDRESS_LOOKUP_TABLE_PROGRAM, [{"memcmp": {"offset": _AUTHORITY_OFFSET, "bytes": str(operator)}}])
+        ADDRESS_LOOKUP_TABLE_PROGRAM, [authority_filter(operator)])
     slot = await ctx.chain.slot()
     for address, owner, _lamports, data in found:
         try:
@@ -91,7 +91,7 @@ async def _new_table(ctx: ServerContext, operator: Keypair, addresses: Sequence[
     found = await ctx.chain.rpc.account(address)
     if found is None:
         raise MalformedError(f"lookup table {address} is not on chain after it was created")
-    table = decode_lookup_table(address, found[2])
+    table = decode_lookup_table(address, found.data)
     await _slot_after(ctx, table.last_extended_slot)
     ctx.log(f"created address lookup table {address} with {len(addresses)} addresses")
     return table
