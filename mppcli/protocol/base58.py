@@ -86,3 +86,16 @@ def check_signature(text: object, field: str) -> str:
         raise MalformedError(f"{field} must be a base58 signature string")
     decode_fixed(text, 64, field, "signature")
     return text
+
+
+def verify_ed25519(signer: str, signature: str, message: bytes) -> bool:
+    """True if base58 `signature` is base58 public key `signer`'s Ed25519 signature over `message`;
+    False as well when either text is not a key or a signature (vouchers, bearer proofs and
+    reservation proofs all check this way)."""
+    from solders.pubkey import Pubkey
+    from solders.signature import Signature
+
+    try:
+        return bool(Signature.from_string(signature).verify(Pubkey.from_string(signer), message))
+    except ValueError:
+        return False

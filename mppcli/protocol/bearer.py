@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mppcli.errors import MalformedError
-from mppcli.protocol.base58 import check_pubkey
+from mppcli.protocol.base58 import check_pubkey, verify_ed25519
 from mppcli.protocol.encoding import canonical_json
 from mppcli.protocol.fields import as_object, get_signature, need_pubkey, need_str
 
@@ -65,13 +65,8 @@ def sign_bearer(keypair: Keypair, channel_id: str, session_challenge_id: str) ->
 
 def verify_bearer(channel_id: str, authentication: Authentication) -> bool:
     """True if the proof's signature is its payer's over this channel and its challenge id."""
-    from solders.pubkey import Pubkey
-    from solders.signature import Signature
-
     try:
         message = bearer_message(channel_id, authentication.payer, authentication.challenge_id)
-        signature = Signature.from_string(authentication.signature)
-        payer = Pubkey.from_string(authentication.payer)
-    except (MalformedError, ValueError):
+    except MalformedError:
         return False
-    return bool(signature.verify(payer, message))
+    return verify_ed25519(authentication.payer, authentication.signature, message)

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mppcli.errors import MalformedError
-from mppcli.protocol.encoding import canonical_json, loads_json
+from mppcli.protocol.base58 import verify_ed25519
+from mppcli.protocol.encoding import I64_MAX, canonical_json, loads_json
 from mppcli.protocol.fields import (
     as_object,
     get_bool,
@@ -38,7 +39,7 @@ from mppcli.protocol.fields import (
     need_str,
     need_u64,
 )
-from mppcli.protocol.voucher import DEFAULT_EXPIRES_AT, I64_MAX, SignedVoucher, parse_signed_voucher
+from mppcli.protocol.voucher import DEFAULT_EXPIRES_AT, SignedVoucher, parse_signed_voucher
 
 if TYPE_CHECKING:
     from solders.keypair import Keypair
@@ -230,14 +231,7 @@ def sign_reservation(keypair: Keypair, request: DeliveryRequest) -> str:
 
 def verify_reservation(signer: str, request: DeliveryRequest) -> bool:
     """True if `request.proof` is `signer`'s signature over `reservation_message(request)`."""
-    from solders.pubkey import Pubkey
-    from solders.signature import Signature
-
-    try:
-        signature = Signature.from_string(request.proof or "")
-        return bool(signature.verify(Pubkey.from_string(signer), reservation_message(request)))
-    except ValueError:
-        return False
+    return verify_ed25519(signer, request.proof or "", reservation_message(request))
 
 
 def parse_delivery_request(value: object) -> DeliveryRequest:

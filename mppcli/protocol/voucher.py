@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mppcli.errors import MalformedError
-from mppcli.protocol.base58 import check_pubkey, decode_fixed
-from mppcli.protocol.encoding import I64_MAX as I64_MAX  # re-exported: metering bounds its fields with it
-from mppcli.protocol.encoding import I64_MIN, U64_MAX, b58encode
+from mppcli.protocol.base58 import check_pubkey, decode_fixed, verify_ed25519
+from mppcli.protocol.encoding import I64_MAX, I64_MIN, U64_MAX, b58encode
 from mppcli.protocol.fields import (
     as_object,
     get_int,
@@ -148,12 +147,4 @@ def verify_signed_voucher(signed: SignedVoucher) -> bool:
     Only the signature: whether `signer` is the channel's authorized signer, the watermark and the
     expiry are the verifier's business.
     """
-    from solders.pubkey import Pubkey
-    from solders.signature import Signature
-
-    try:
-        signature = Signature.from_string(signed.signature)
-        signer = Pubkey.from_string(signed.signer)
-    except ValueError:
-        return False
-    return bool(signature.verify(signer, voucher_message(signed.voucher)))
+    return verify_ed25519(signed.signer, signed.signature, voucher_message(signed.voucher))
