@@ -16,6 +16,7 @@ from mppcli.client import records
 from mppcli.client.challenge import offer_of
 from mppcli.client.context import Client, PayOptions, budget_for, origin_of, token_amount
 from mppcli.client.http import RequestSpec
+from mppcli.client.policy import check_grace_period
 from mppcli.state.record import ChannelStatus
 
 
@@ -57,6 +58,7 @@ async def quote(client: Client, spec: RequestSpec, options: PayOptions) -> Quote
     channel = _existing(client, spec, offer, options)
     if channel is not None:
         return replace(base, channel_id=channel)
+    check_grace_period(details.grace_period_seconds, options.max_grace_period)  # as the open would
     deposit = m.choose_deposit(price=request.amount, suggested=request.suggested_deposit,
                                minimum=request.minimum_deposit, show=offer.amount_text,
                                requested=token_amount(options.deposit, decimals, "--deposit"),

@@ -66,6 +66,8 @@ def test_a_grace_period_above_the_maximum_is_refused_before_any_deposit(
         ten_year_grace: ServerProcess, tmp_path: Path) -> None:
     payer = file_payer(tmp_path / "payer", ten_year_grace.chain)
     url = f"{ten_year_grace.url}/paid"
+    dry = _pay(payer, url, "--dry-run")  # a dry run answers what the real run would do
+    assert dry.exit_code == 5 and "max_grace_period" in dry.json["error"]["message"], dry
     run = _pay(payer, url)
     assert run.exit_code == 5, run
     error = run.json["error"]
