@@ -68,6 +68,7 @@ from mppcli.protocol.metering import (
 )
 from mppcli.protocol.problem import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
 from mppcli.server import events, metering, problems
+from mppcli.server.answers import cached_answer
 from mppcli.server.challenges import Route
 from mppcli.server.context import ServerContext
 from mppcli.server.debit import Prepare
@@ -207,7 +208,7 @@ async def _gate(
         return respond(result)
     if result.served and not result.replayed and chunks and request.method != "HEAD":
         return _stream_response(ctx, request, route, result, chunks)
-    return _success(result.response, request.method == "HEAD")
+    return cached_answer(result.response, request.method == "HEAD")
 
 
 async def _rejected(
@@ -235,18 +236,6 @@ async def _rejected(
         status_code=status,
         media_type=PROBLEM_CONTENT_TYPE,
         headers={"WWW-Authenticate": format_www_authenticate(challenge), "Cache-Control": "no-store"},
-    )
-
-
-def _success(response: Any, head: bool) -> Response:
-    headers = {"Cache-Control": "private"}
-    if response.receipt:
-        headers["Payment-Receipt"] = response.receipt
-    return Response(
-        b"" if head else response.body,
-        status_code=response.status,
-        media_type=response.content_type,
-        headers=headers,
     )
 
 

@@ -64,12 +64,14 @@ from starlette.responses import Response, StreamingResponse
 
 from mppcli.protocol.metering import COMMIT_PATH, DONE_SENTINEL, is_data_event, is_protocol_event
 from mppcli.server import metering
+from mppcli.server.answers import cached_answer
 from mppcli.server.challenges import Route
 from mppcli.server.context import ServerContext
+from mppcli.server.httpinput import BodyTooLarge
 from mppcli.server.method import Result
 from mppcli.server.problems import blank_response
 from mppcli.server.routes import PER_EVENT, RouteRule, RouteTable
-from mppcli.server.state import CachedResponse, ChannelState
+from mppcli.server.state import ChannelState
 
 MAX_BODY = 10 * 1024 * 1024
 CACHE_LIMIT = 256 * 1024
@@ -167,10 +169,6 @@ class UpstreamFailed(Exception):
         return blank_response(self.status, title, self.detail)
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 class Uncharged(Exception):
     """The upstream answered, but not 2xx: relay its answer, charge nothing (module docstring)."""
 
@@ -233,7 +231,7 @@ class Gateway:
 
         def respond(result: Result) -> Response:
             if not result.served or result.replayed or not held:
-                return _management(result.response, request.method == "HEAD")
+                return cached_answer(result.response, request.method == "HEAD")
             return self._paid_answer(request, rule, route, result, held[0])
 
         try:
@@ -297,7 +295,7 @@ class Gateway:
             raise UpstreamFailed(504, "the upstream did not answer in time") from None
         except httpx.HTTPError as exc:
             if isinstance(exc.__cause__, BodyTooLarge) or isinstance(exc.__context__, BodyTooLarge):
-                raise BodyTooLarge() from None
+                raise BodyTooLarge(self.config.max_body) from None
             raise UpstreamFailed(502, f"the upstream is unreachable ({type(exc).__name__})") from None
         if answer.status_code >= 500:
             await answer.aclose()
@@ -360,13 +358,6 @@ def _plain_path(request: Request) -> bool:
     return not any(segment in (".", "..") for segment in request.url.path.split("/"))
 
 
-def _management(response: CachedResponse, head: bool) -> Response:
-    headers = {"Cache-Control": "private"}
-    if response.receipt:
-        headers["Payment-Receipt"] = response.receipt
-    return Response(b"" if head else response.body, response.status, headers, response.content_type)
-
-
 def _relay(
     body: bytes | AsyncIterator[bytes] | AsyncIterator[str],
     upstream: httpx.Response,
@@ -394,7 +385,7 @@ async def _limited(request: Request, limit: int) -> AsyncIterator[bytes]:
     async for chunk in request.stream():
         seen += len(chunk)
         if seen > limit:
-            raise BodyTooLarge()
+            raise BodyTooLarge(limit)
         if chunk:
             yield chunk
 
