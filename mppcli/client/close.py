@@ -19,7 +19,7 @@ from typing import Any
 from mppcli.client import chainio, records
 from mppcli.client import machine as m
 from mppcli.client.context import Client, PayOptions
-from mppcli.client.credentials import Reply, check_fresh, check_transport, send_credential
+from mppcli.client.credentials import Reply, check_transport, send_credential
 from mppcli.client.http import RequestSpec
 from mppcli.client.signing import read_voucher, sign_and_record, signer_keypair, voucher_text
 from mppcli.client.topup import channel_keys, fresh_offer
@@ -59,9 +59,8 @@ async def close(client: Client, record: ChannelRecord, options: PayOptions) -> C
         if finished is not None:
             return finished
         offer = await fresh_offer(client, record)
-        await vet_offer(client, offer, options, opening=False)
+        await vet_offer(client, offer, options)
         check_transport(record.url, client.allow_http)  # before a voucher for 0 may be signed
-        check_fresh(offer.challenge, client.clock())
         actions = _close_actions(client, record)
         record = records.advance(client.store, record.channel_id, m.CloseSent())
         reply = None

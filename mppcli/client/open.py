@@ -71,7 +71,7 @@ async def open_channel(client: Client, spec: RequestSpec, offer: Offer, options:
                                 "does not know; a new channel cannot be opened from it")
     check_transport(spec.url, client.allow_http)  # before anything is signed or recorded
     check_grace_period(details.grace_period_seconds, options.max_grace_period)
-    token_program = await vet_offer(client, offer, options, opening=True)
+    token_program = await vet_offer(client, offer, options)
     origin, payer = origin_of(spec.url), str(client.payer.pubkey)
     with client.store.open_lock(payer, origin):
         if options.channel == "auto":

@@ -28,13 +28,13 @@ async def channel_for(client: Client, spec: RequestSpec, offer: Offer, options: 
             raise InputError(f"channel {record.channel_id} is {record.status.value}, not open",
                              channel_id=record.channel_id)
         check_same_terms(records.terms_of(record), offer.terms())
-        await vet_offer(client, offer, options, opening=False)
+        await vet_offer(client, offer, options)
         return record, budget
     if options.channel == "auto":
         await settle_openings(client, origin_of(spec.url))
         live = records.reusable(client.store, origin_of(spec.url), str(client.payer.pubkey), offer.terms())
         if live is not None:
-            await vet_offer(client, offer, options, opening=False)
+            await vet_offer(client, offer, options)
             return live, budget
     return await open_channel(client, spec, offer, options, budget)
 

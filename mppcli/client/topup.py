@@ -21,7 +21,7 @@ from mppcli.client import chainio, records
 from mppcli.client import machine as m
 from mppcli.client.challenge import Offer, offer_of
 from mppcli.client.context import Client, PayOptions, budget_for
-from mppcli.client.credentials import check_fresh, check_transport, send_credential
+from mppcli.client.credentials import check_transport, send_credential
 from mppcli.client.http import RequestSpec
 from mppcli.client.pending import reconcile_pending
 from mppcli.client.policy import check_same_terms
@@ -77,9 +77,8 @@ async def top_up(client: Client, record: ChannelRecord, amount: int, options: Pa
         raise InputError("the top-up amount must be positive")
     target = url or record.url
     offer = offer or await fresh_offer(client, record, target)
-    await vet_offer(client, offer, options, opening=False)
+    await vet_offer(client, offer, options)
     check_transport(target, client.allow_http)  # before the transaction is signed
-    check_fresh(offer.challenge, client.clock())
     await _check_funds(client, record, amount)
     tx, sponsored = await _build(client, record, amount, offer)
     from mppcli.chain.txcodec import encode_transaction, partial_sign

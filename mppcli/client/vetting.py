@@ -34,12 +34,10 @@ def token_programs() -> frozenset[str]:
     return frozenset(str(p) for p in TOKEN_PROGRAMS)
 
 
-async def vet_offer(client: Client, offer: Offer, options: PayOptions, *, opening: bool) -> str:
-    """Every check of the payer's policy; returns the mint's token program (read from the chain).
-
-    Expiry matters only when opening from the challenge (the reference server also accepts expired
-    challenges for later actions, PROTOCOL-NOTES §2).
-    """
+async def vet_offer(client: Client, offer: Offer, options: PayOptions) -> str:
+    """Every check of the payer's policy, expiry included (every credential echoes the challenge,
+    not only an open's: `credentials.check_fresh` checks it again as each one leaves); returns the
+    mint's token program (read from the chain)."""
     terms = offer.terms()
     client.use_network(terms.network)
     facts = network_facts()
@@ -47,7 +45,6 @@ async def vet_offer(client: Client, offer: Offer, options: PayOptions, *, openin
     net = facts[terms.network]
     check_program(terms, net)
     check_mint(terms, net, options.allow_mints)
-    if opening:
-        check_expires(offer.expires_at, client.clock())
+    check_expires(offer.expires_at, client.clock())
     owner, data = await chainio.mint_account(client.rpc, terms.currency)
     return check_mint_account(terms, owner, data, token_programs())
