@@ -120,6 +120,7 @@ class ChainPort:
         except ChainMismatch:
             account = None
         if account is not None and account.status in (ChannelStatus.OPEN, ChannelStatus.CLOSING):
+            self._decoded[channel_id] = (found, account)  # the next voucher reuses this decoding
             return True
         self._decoded.pop(channel_id, None)
         return False
