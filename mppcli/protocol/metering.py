@@ -321,6 +321,14 @@ class PaymentRequired:
         """What the deposit still allows beyond what is authorized or reserved."""
         return max(0, self.deposit - max(self.accepted, self.spent) - self.reserved)
 
+    def to_json(self) -> dict[str, Any]:
+        data = {"sessionId": self.session_id, "reason": self.reason, "amount": str(self.amount),
+                "deposit": str(self.deposit), "acceptedCumulative": str(self.accepted),
+                "spent": str(self.spent), "reserved": str(self.reserved)}
+        if self.credit_window is not None:
+            data["creditWindow"] = str(self.credit_window)
+        return data
+
 
 def parse_payment_required(value: object, path: str = EVENT_PAYMENT_REQUIRED) -> PaymentRequired:
     data = as_object(value, path)

@@ -30,6 +30,7 @@ from mppcli.protocol.metering import (
     DeliveryRequest,
     MeteringDirective,
     MeteringUsage,
+    PaymentRequired,
     data_frame,
     done_frame,
     format_sse,
@@ -406,15 +407,12 @@ class StreamRun:
     def _payment_required(self, reason: str) -> str:
         state = self.ctx.store.channel(self.channel_id)
         assert state is not None
+        pause = PaymentRequired(
+            self.channel_id, reason, self.route.price, state.deposit, state.accepted, state.spent,
+            self.ctx.pending(self.channel_id), credit_window(self.ctx.config),
+        )
         body = {
-            "sessionId": self.channel_id,
-            "reason": reason,
-            "amount": str(self.route.price),
-            "deposit": str(state.deposit),
-            "acceptedCumulative": str(state.accepted),
-            "spent": str(state.spent),
-            "reserved": str(self.ctx.pending(self.channel_id)),
-            "creditWindow": str(credit_window(self.ctx.config)),
+            **pause.to_json(),
             "delivered": self.delivered,
             "requested": self.chunks,
             "waitSeconds": self.ctx.config.stream.pause_seconds,

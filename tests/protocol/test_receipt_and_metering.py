@@ -15,6 +15,7 @@ from mppcli.protocol.metering import (
     DeliveryRequest,
     MeteringDirective,
     MeteringUsage,
+    PaymentRequired,
     classify_event,
     data_frame,
     data_value,
@@ -26,6 +27,7 @@ from mppcli.protocol.metering import (
     parse_commit_request,
     parse_delivery_request,
     parse_directive,
+    parse_payment_required,
     parse_side_channel_error,
     parse_usage,
     side_channel_error,
@@ -209,3 +211,12 @@ def test_side_channel_bodies() -> None:
     with pytest.raises(MalformedError, match="committed or replayed"):
         parse_commit_receipt({**answer, "status": "ok"})
     assert parse_side_channel_error(side_channel_error("POST required")) == "POST required"
+
+
+def test_a_pause_round_trips_through_its_wire_form() -> None:
+    """`mpp serve` writes `mpp.payment-required` with `PaymentRequired.to_json`; the payer parses it."""
+    pause = PaymentRequired(kat.CHANNEL, "insufficient-deposit", 1_000, 50_000, 40_000, 49_500, 200, 512_000)
+    assert parse_payment_required(pause.to_json()) == pause
+    bare = PaymentRequired(kat.CHANNEL, "awaiting-commit", 1_000, 50_000, 40_000, 40_000)
+    assert parse_payment_required(bare.to_json()) == bare and "creditWindow" not in bare.to_json()
+    assert pause.headroom() == 50_000 - 49_500 - 200
