@@ -38,7 +38,7 @@ _MONIKER_ALIASES = {"m": "mainnet-beta", "mainnet": "mainnet-beta", "d": "devnet
 
 CONFIRM_POLICIES = ("first-open", "always", "never")
 OUTPUT_MODES = ("text", "json")
-_TOKEN_AMOUNT = re.compile(r"\d+(\.\d+)?")
+_TOKEN_AMOUNT = re.compile(r"[0-9]+(\.[0-9]+)?")
 _URL = re.compile(r"https?://[^\s/?#]+(/\S*)?")
 
 
@@ -67,19 +67,24 @@ def _check_wallet(text: str) -> str:
 
 
 BUDGET_PERIODS = ("hour", "day", "week", "month")
-_BUDGET = re.compile(r"(\d+(?:\.\d+)?)/(hour|day|week|month)")
+
+
+def is_token_amount(text: str) -> bool:
+    """Digits with an optional fraction, as a user writes an amount in token units (`0.25`, `10`)."""
+    return bool(_TOKEN_AMOUNT.fullmatch(text))
 
 
 def _check_budget(text: str) -> str:
     """`AMOUNT/PERIOD` in token units, such as 5/day (see mppcli.cli.budget)."""
-    if not _BUDGET.fullmatch(text.strip()):
+    amount, sep, period = text.strip().partition("/")
+    if not sep or not is_token_amount(amount) or period not in BUDGET_PERIODS:
         raise ValueError(f"{text!r} is not AMOUNT/PERIOD such as 5/day "
                          f"(periods: {', '.join(BUDGET_PERIODS)})")
     return text.strip()
 
 
 def _check_amount(text: str) -> str:
-    if not _TOKEN_AMOUNT.fullmatch(text.strip()):
+    if not is_token_amount(text.strip()):
         raise ValueError(f"{text!r} is not an amount in token units such as 0.25 or 10")
     return text.strip()
 

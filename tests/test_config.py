@@ -109,6 +109,10 @@ def test_config_monikers_agree_with_chain_networks() -> None:
     ("max_spend", "-1", "token units"),
     ("max_spend", "1e3", "token units"),
     ("max_spend", "0.5 USDC", "token units"),
+    ("max_spend", "\u0665", "token units"),  # an Arabic-Indic five: a digit, not an ASCII one
+    ("budget", "5/fortnight", "AMOUNT/PERIOD"),
+    ("budget", "5", "AMOUNT/PERIOD"),
+    ("budget", "\u0665/day", "AMOUNT/PERIOD"),
     ("rpc_url", "devnett", "moniker"),
     ("wallet", "has space", "invalid wallet name"),
 ])

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import re
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -154,9 +153,11 @@ def signed_total(env: Env) -> Decimal:
 
 
 def _file_limit(path: Path) -> Decimal:
+    from mppcli.config import is_token_amount
+
     data = _read(path.expanduser())
     limit = data.get("limit")
-    if not isinstance(limit, str) or not re.fullmatch(r"\d+(\.\d+)?", limit):
+    if not isinstance(limit, str) or not is_token_amount(limit):
         raise InputError(f"{path}: `limit` must be an amount in token units as a string, such as \"2\"",
                          hint='Write the file as {"limit": "2"}; mpp keeps "spent" in it.')
     return Decimal(limit)
