@@ -14,6 +14,10 @@ _INVALID = 255
 _DIGITS = bytes(ALPHABET.index(chr(b)) if chr(b) in ALPHABET else _INVALID for b in range(256))
 # A 64-byte value encodes in at most 88 characters; anything much longer is not a key or signature.
 MAX_TEXT = 128
+# Public keys already found valid: a paid request checks its channel id three times and its signer
+# once, the same few keys request after request. Only valid keys enter; bounded by a reset.
+_KNOWN_KEYS: set[str] = set()
+_KNOWN_KEYS_MAX = 4096
 
 
 def b58encode(data: bytes) -> str:
@@ -76,7 +80,11 @@ def check_pubkey(text: object, field: str) -> str:
     """Return `text` if it is a base58 32-byte public key (on or off curve)."""
     if not isinstance(text, str):
         raise MalformedError(f"{field} must be a base58 public key string")
-    decode_fixed(text, 32, field, "public key")
+    if text not in _KNOWN_KEYS:
+        decode_fixed(text, 32, field, "public key")
+        if len(_KNOWN_KEYS) >= _KNOWN_KEYS_MAX:
+            _KNOWN_KEYS.clear()
+        _KNOWN_KEYS.add(text)
     return text
 
 

@@ -11,6 +11,7 @@ truncated, literal `Z`).
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -58,7 +59,15 @@ def is_expired(expires: str | None, now: float) -> bool:
     """True once `now` reaches `expires`; an absent expiry never expires, an unreadable one always has."""
     if expires is None:
         return False
+    moment = _expiry(expires) if isinstance(expires, str) else None
+    return moment is None or now >= moment
+
+
+@functools.lru_cache(maxsize=256)
+def _expiry(expires: str) -> float | None:
+    """The parsed expiry, None when unreadable. Remembered: every voucher of a channel echoes the same
+    challenge, and so the same `expires`, checked once per paid request."""
     try:
-        return now >= parse_rfc3339(expires, "expires")
+        return parse_rfc3339(expires, "expires")
     except MalformedError:
-        return True
+        return None

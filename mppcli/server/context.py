@@ -64,6 +64,8 @@ class ServerContext:
     clock: Callable[[], float] = time.time
     log: Callable[[str], None] = _quiet
     _seen: dict[str, float] = field(default_factory=dict)
+    # per channel: the pushed account object last found to match the record's terms, and those terms
+    _terms_checked: dict[str, tuple[ChannelAccount, tuple[object, ...]]] = field(default_factory=dict)
     _issuer: RememberingIssuer | None = None
 
     @property
@@ -98,14 +100,26 @@ class ServerContext:
         if self.config.chain_check_ttl:
             self._seen[state.channel_id] = now
         synced = sync_with_chain(state, account)
-        if synced != state:
+        if synced is not state:
             self.store.save(synced)
         if account is not None:
-            check_account_terms(synced, account)  # spec (Resume): still the session that was opened
+            self._check_terms(synced, account)
         if account is None or account.status is not ChannelStatus.OPEN or account.closure_started_at:
             self.chain.forget(state.channel_id)
+            self._terms_checked.pop(state.channel_id, None)
             raise problems.failed(_not_open_detail(state.channel_id, account))
         return synced
+
+    def _check_terms(self, state: ChannelState, account: ChannelAccount) -> None:
+        """Spec (Resume): the account is still the session that was opened. A channel's vouchers
+        mostly see the same pushed account object, already checked against the same terms: that
+        pair is remembered (a changed account or record is checked again)."""
+        terms = (state.payee, state.mint, state.authorized_signer, state.open_slot, state.splits)
+        checked = self._terms_checked.get(state.channel_id)
+        if checked is not None and checked[0] is account and checked[1] == terms:
+            return
+        check_account_terms(state, account)
+        self._terms_checked[state.channel_id] = (account, terms)
 
 
 def sync_with_chain(state: ChannelState, account: ChannelAccount | None) -> ChannelState:

@@ -65,8 +65,9 @@ async def charge(
     async with ctx.locks(action.channel_id):
         state = require_channel(ctx, action.channel_id)
         _authenticate(ctx, state, echo, action)
-        digest = credential_digest(action)
+        digest = None  # only an answer kept under an Idempotency-Key needs it
         if idempotency_key:
+            digest = credential_digest(action)
             cached = ctx.store.cached(echo.challenge.id, idempotency_key)
             if cached is not None:
                 return _replay(state, cached, digest)
@@ -182,7 +183,7 @@ def operator_sign(ctx: ServerContext, state: ChannelState, cost: int) -> Channel
 
 
 def _persist(
-    ctx: ServerContext, state: ChannelState, echo: Echo, key: str | None, digest: str, render: Render
+    ctx: ServerContext, state: ChannelState, echo: Echo, key: str | None, digest: str | None, render: Render
 ) -> Charged:
     content_type, body = render(state)
     header = format_receipt(
@@ -191,6 +192,6 @@ def _persist(
     response = CachedResponse(200, header, content_type, body)
     with ctx.store.batch() as batch:
         batch.put_channel(state)
-        if key:
+        if key and digest:
             batch.put_cached(echo.challenge.id, key, state.channel_id, response, digest)
     return Charged(state, response)

@@ -18,7 +18,6 @@ import os
 import secrets
 import signal
 import socket
-import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,12 +37,12 @@ from mppcli.server.chainport import ChainPort
 from mppcli.server.clock import server_clock
 from mppcli.server.config import DEFAULT_CLOCK_SKEW, ServerConfig, StreamPolicy, validate_config
 from mppcli.server.context import ServerContext
+from mppcli.server.events import EventLog, stderr_line
 from mppcli.server.routes import RouteTable
 from mppcli.server.store import Store, StoreLocked
 from mppcli.server.transport import Transport, choose_transport
 
 if TYPE_CHECKING:
-    from mppcli.server.events import EventLog
     from mppcli.server.gateway import GatewayConfig
 
 OPERATOR_FUNDING = 10_000_000_000  # 10 SOL on localnet: fees and channel rent
@@ -536,11 +535,10 @@ async def _run_http(
 
 
 def _event_log(ctx: ServerContext, as_json: bool) -> EventLog:
-    from mppcli.server.events import EventLog
 
     c = ctx.config
     if as_json:
-        return EventLog(c.decimals, c.symbol, True, lambda line: print(line, file=sys.stderr, flush=True))
+        return EventLog(c.decimals, c.symbol, True)
     return EventLog(c.decimals, c.symbol, False, ctx.log)
 
 
@@ -570,4 +568,4 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def stderr_log(line: str) -> None:
-    print(f"mpp serve: {line}", file=sys.stderr, flush=True)
+    stderr_line(f"mpp serve: {line}")

@@ -1,6 +1,6 @@
-"""The hot path's memories never outlive the truth: the store's decoded channel rows follow what is
-committed (not what a rolled-back batch wrote), and remembered challenge verifications never turn
-an altered challenge into an accepted one."""
+"""The hot path's memories never outlive the truth: the store's decoded channel rows and pending
+deliveries follow what is committed (not what a rolled-back batch wrote, nor a batch in progress),
+and remembered challenge verifications never turn an altered challenge into an accepted one."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from mppcli.server import problems
 from mppcli.server.challenges import Route
 from mppcli.server.context import RememberingIssuer
+from mppcli.server.state import Delivery
 from mppcli.server.store import Store
 from tests.server.test_store import make_state
 
@@ -30,13 +31,30 @@ def test_a_rolled_back_batch_leaves_the_cached_channel_as_committed(tmp_path: Pa
     assert Store.open(tmp_path / "s.db").channel("Chan111").accepted == 30
 
 
-def test_raw_sql_on_channels_drops_the_cache(tmp_path: Path) -> None:
+def test_pending_deliveries_follow_commits_and_never_a_batch_in_progress(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "s.db")
-    store.save(make_state(accepted=10))
-    assert store.channel("Chan111") is not None
+    assert store.pending_deliveries("A") == []  # now remembered as "none"
     with store.batch() as b:
-        b.execute("DELETE FROM channels WHERE channel_id = ?", ("Chan111",))
-    assert store.channel("Chan111") is None
+        b.put_delivery(Delivery("A:1", "A", 1, 700, 99))
+    assert [d.amount for d in store.pending_deliveries("A")] == [700]
+    with pytest.raises(RuntimeError), store.batch() as b:
+        b.put_delivery(Delivery("A:2", "A", 2, 50, 99))
+        # read inside the batch: sees its own uncommitted row, which must not be remembered
+        assert [d.amount for d in store.pending_deliveries("A")] == [700, 50]
+        raise RuntimeError("refused after the write")
+    assert [d.amount for d in store.pending_deliveries("A")] == [700]
+    with store.batch() as b:
+        b.put_delivery(Delivery("A:1", "A", 1, 700, 99, status="committed"))
+    assert store.pending_deliveries("A") == []
+    with store.batch() as b:
+        b.put_delivery(Delivery("A:3", "A", 3, 5, 99))
+    store.pending_deliveries("A").clear()  # a caller's copy: the store's memory is untouched
+    assert [d.amount for d in store.pending_deliveries("A")] == [5]
+    store.forget_details("A")
+    assert store.pending_deliveries("A") == []
+    store.close()
+    reopened = Store.open(tmp_path / "s.db")
+    assert reopened.pending_deliveries("A") == []
 
 
 @pytest.fixture
@@ -68,3 +86,20 @@ def test_remembered_verification_still_refuses_an_altered_challenge(issuer: Reme
         with pytest.raises(problems.Rejection):
             issuer.verify(altered)
     assert issuer.verify(challenge) is first
+
+
+def test_the_row_status_is_the_last_one_written_in_a_batch(tmp_path: Path) -> None:
+    """The cheaper body-only update is taken only when the row's status stays what it is, judged by
+    what this batch already wrote as well as by what was committed."""
+    from mppcli.server.state import Status
+
+    store = Store.open(tmp_path / "s.db")
+    store.save(make_state(accepted=10))
+    assert store.channel("Chan111") is not None  # remembered: the next write may update the body only
+    with store.batch() as b:
+        b.put_channel(make_state(accepted=11, status=Status.CLOSING))
+        b.put_channel(make_state(accepted=12))
+    store.close()
+    reopened = Store.open(tmp_path / "s.db")
+    assert [s.accepted for s in reopened.channels(Status.OPEN)] == [12]
+    assert reopened.channels(Status.CLOSING) == []
