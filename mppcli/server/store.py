@@ -79,6 +79,13 @@ CREATE TABLE IF NOT EXISTS deliveries (
 CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries(channel_id, status);
 """
 
+# Checkpoint the WAL into the database every this many pages (SQLite's default: 1000). The WAL is
+# fsync'd on every commit, and while it grows each fsync also commits the file's new size and
+# blocks to the filesystem journal: `bench/server_vouchers.py` measured that fsync at ~210 µs in
+# the first 1000 commits and ~130 µs once the WAL wraps at 100 pages. A paid request rewrites the
+# same few pages, so a checkpoint copies only those (its own fsync, amortized, costs ~1 µs a commit).
+WAL_CHECKPOINT_PAGES = 100
+
 _INT_FIELDS = ("salt", "open_slot", "deposit", "accepted", "spent", "settled", "refunded")
 
 
@@ -148,6 +155,7 @@ class Store:
         if path is not None:
             os.chmod(path, 0o600)
             conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
         conn.execute(f"PRAGMA synchronous={synchronous}")
         conn.executescript(_SCHEMA)
         _add_credential_digest(conn)

@@ -103,3 +103,16 @@ def test_the_row_status_is_the_last_one_written_in_a_batch(tmp_path: Path) -> No
     reopened = Store.open(tmp_path / "s.db")
     assert [s.accepted for s in reopened.channels(Status.OPEN)] == [12]
     assert reopened.channels(Status.CLOSING) == []
+
+
+def test_the_wal_wraps_early_so_its_fsyncs_stop_growing_the_file(tmp_path: Path) -> None:
+    """Every commit is fsync'd; a WAL that still grows makes each fsync a journal commit too."""
+    from mppcli.server.store import WAL_CHECKPOINT_PAGES
+
+    store = Store.open(tmp_path / "s.db")
+    for accepted in range(5 * WAL_CHECKPOINT_PAGES):
+        store.save(make_state(accepted=accepted))
+    frame = 24 + 4096
+    assert (tmp_path / "s.db-wal").stat().st_size <= 32 + (WAL_CHECKPOINT_PAGES + 10) * frame
+    store.close()
+    assert Store.open(tmp_path / "s.db").channel("Chan111").accepted == 5 * WAL_CHECKPOINT_PAGES - 1
