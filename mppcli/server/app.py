@@ -106,11 +106,12 @@ def create_app(
         return await _gate(ctx, method, request, route, lambda state: _paid_body(route, state))
 
     async def stream(request: Request) -> Response:
+        route = paid_routes["/stream"]
         try:
             chunks = _chunks(request, ctx.config.stream.max_chunks)
-        except ValueError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        route = paid_routes["/stream"]
+        except ValueError as exc:  # refused before any credential is looked at: nothing is spent
+            hint = request.headers.get(CHANNEL_HEADER)
+            return await _rejected(method, route, problems.malformed(str(exc)), hint, None, request, 400)
         return await _gate(ctx, method, request, route, _stream_placeholder, chunks)
 
     async def deliveries(request: Request) -> Response:

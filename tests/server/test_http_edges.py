@@ -51,6 +51,16 @@ def test_two_payment_credentials_joined_in_one_header_are_a_400(opened: Payer) -
     assert _refusal(response, 400).name == "malformed-credential"
 
 
+def test_a_bad_chunk_count_is_a_400_in_problem_json_and_spends_nothing(opened: Payer) -> None:
+    challenge, _ = opened.challenge("/stream")
+    auth = format_authorization(Credential(challenge, opened.voucher_payload(opened.voucher(PRICE))))
+    for query in ("chunks=bad", "chunks=0", "chunks=%D9%A5"):
+        response = opened.http.get(f"{opened.server.url}/stream?{query}", headers={"Authorization": auth})
+        problem = _refusal(response, 400)
+        assert problem.name == "malformed-credential" and "chunks must be an integer" in problem.detail
+    assert receipt_of(opened.pay(PRICE)).spent == PRICE  # nothing was debited
+
+
 def _post(
     payer: Payer, body: bytes, challenge: Challenge | None = None, cumulative: int = PRICE
 ) -> httpx.Response:
