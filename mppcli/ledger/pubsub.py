@@ -15,12 +15,13 @@ called with `{"refuse": false}`: how a test drops a subscription for real).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import threading
 import weakref
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,7 @@ class Connection:
     queue: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
     subscriptions: set[int] = field(default_factory=set)
     unsent: int = 0  # pushed, not yet written to the socket
+    on_idle: Callable[[], None] = lambda: None  # called when `unsent` drops to zero
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def push(self, message: str | None) -> None:
@@ -55,6 +57,9 @@ class Connection:
     def sent(self) -> None:
         with self._lock:
             self.unsent -= 1
+            idle = self.unsent == 0
+        if idle:
+            self.on_idle()
 
 
 @dataclass(frozen=True)
@@ -76,13 +81,14 @@ class AccountHub:
         self._subscriptions: dict[int, _Subscription] = {}
         self._by_key: dict[Pubkey, set[int]] = {}
         self._connections: set[Connection] = set()
+        self._flush_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self.refusing = False
         self.calls: Counter[str] = Counter()
         ledger.on_commit(self._committed)
 
     # --- connections ------------------------------------------------------------------------
     def connect(self, loop: asyncio.AbstractEventLoop) -> Connection:
-        connection = Connection(loop)
+        connection = Connection(loop, on_idle=self._wake_if_flushed)
         with self._lock:
             self._connections.add(connection)
         return connection
@@ -93,6 +99,7 @@ class AccountHub:
             for sub_id in connection.subscriptions:
                 self._forget(sub_id)
             connection.subscriptions.clear()
+        self._wake_if_flushed()  # what it still had queued is no longer awaited
 
     def drop_all(self, refuse: bool) -> int:
         """Close every websocket (their subscriptions end with them); returns how many."""
@@ -106,18 +113,31 @@ class AccountHub:
     async def flushed(self, patience: float = FLUSH_PATIENCE) -> None:
         """Wait (briefly) until every queued message is written: the RPC answers a transaction
         only after its notifications left, so a subscriber never learns of it later than the
-        sender. A stuck websocket client gets `patience` seconds, not the RPC."""
-        deadline = None
-        while True:
+        sender. A stuck websocket client gets `patience` seconds, not the RPC. The wait sleeps
+        until the last connection with unsent messages drains (`_wake_if_flushed`)."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if not any(c.unsent for c in self._connections):
+                return
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._flush_waiters.append((loop, waiter))
+        try:
+            await asyncio.wait_for(waiter, patience)
+        except TimeoutError:
+            pass  # a stuck subscriber: answer anyway
+        finally:  # timed out or cancelled: no longer waiting
             with self._lock:
-                busy = any(c.unsent for c in self._connections)
-            if not busy:
+                self._flush_waiters = [(lp, w) for lp, w in self._flush_waiters if w is not waiter]
+
+    def _wake_if_flushed(self) -> None:
+        """Resolve the `flushed` waiters once no connection has unsent messages (any thread)."""
+        with self._lock:
+            if any(c.unsent for c in self._connections):
                 return
-            loop = asyncio.get_running_loop()
-            deadline = deadline or loop.time() + patience
-            if loop.time() > deadline:
-                return
-            await asyncio.sleep(0)
+            waiters, self._flush_waiters = self._flush_waiters, []
+        for loop, waiter in waiters:
+            with contextlib.suppress(RuntimeError):  # its loop closed: nobody waits any more
+                loop.call_soon_threadsafe(_resolve, waiter)
 
     def count(self, name: str) -> None:
         """One more call of the JSON-RPC method `name` (HTTP or websocket)."""
@@ -250,3 +270,8 @@ def rpc_stats(ledger: Ledger, params: list[Any]) -> dict[str, Any]:
 def drop_websockets(ledger: Ledger, params: list[Any]) -> dict[str, Any]:
     refuse = bool(config_param(params, 0).get("refuse", False))
     return {"dropped": hub_for(ledger).drop_all(refuse), "refusing": refuse}
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
