@@ -126,12 +126,14 @@ def _idle_timeout(offer: Offer, wanted: int | None) -> int | None:
 
 async def _check_funds(client: Client, offer: Offer, plan: Plan) -> None:
     from mppcli.client import chainio
+    from mppcli.protocol.amounts import format_amount
 
     payer = client.payer.pubkey
     have = await chainio.token_balance(client.rpc, payer, offer.request.currency, plan.token_program)
     if have < plan.deposit:
-        raise PolicyError(f"the payer {payer} holds {have} base units of {offer.request.currency}; "
-                          f"the deposit needs {plan.deposit}",
+        decimals, mint = offer.details.decimals or 0, offer.request.currency
+        raise PolicyError(f"the payer {payer} holds {format_amount(have, decimals)} {mint}; "
+                          f"the deposit needs {format_amount(plan.deposit, decimals)} {mint}",
                           hint="Fund the wallet (on localnet: `mpp wallet airdrop --token MINT`).")
     if plan.fee_payer == str(payer) and await chainio.lamports(client.rpc, payer) < FEE_RESERVE_LAMPORTS:
         raise PolicyError(f"the payer {payer} needs SOL for the fees and the channel rent "

@@ -103,7 +103,7 @@ async def requested_top_up(client: Client, record: ChannelRecord, amount: int,
     (the caller holds the channel lock)."""
     cap = budget_for(options, record.decimals).room_to_lock()
     if cap is not None and amount > cap:
-        raise PolicyError(f"the top-up of {amount} base units exceeds max_spend ({cap} base units)",
+        raise PolicyError(f"the top-up of {_units(record, amount)} exceeds max_spend ({_units(record, cap)})",
                           channel_id=record.channel_id,
                           hint="Raise it for this command with --max-spend, or with MPP_MAX_SPEND or "
                                "`mpp config set max_spend AMOUNT`.")
@@ -134,7 +134,8 @@ def _record_pending(client: Client, channel_id: str, amount: int, transaction: s
 async def _check_funds(client: Client, record: ChannelRecord, amount: int) -> None:
     have = await chainio.token_balance(client.rpc, client.payer.pubkey, record.mint, record.token_program)
     if have < amount:
-        raise PolicyError(f"the payer holds {have} base units; the top-up needs {amount}",
+        raise PolicyError(f"the payer holds {_units(record, have)}; "
+                          f"the top-up needs {_units(record, amount)}",
                           channel_id=record.channel_id, hint="Fund the wallet, then retry.")
 
 
@@ -210,3 +211,10 @@ async def _record_deposit(client: Client, record: ChannelRecord, amount: int) ->
         raise ProtocolViolation(f"the server confirmed the top-up but the chain holds a deposit of "
                                 f"{deposit}, not {record.deposit + amount}", channel_id=record.channel_id)
     return records.advance(client.store, record.channel_id, m.TopUpAccepted(deposit), pending_top_up=None)
+
+
+def _units(record: ChannelRecord, amount: int) -> str:
+    """`0.25 <mint>` for messages (the CLI writes a known mint as its symbol: `0.25 USDC`)."""
+    from mppcli.protocol.amounts import format_amount
+
+    return f"{format_amount(amount, record.decimals)} {record.mint}"

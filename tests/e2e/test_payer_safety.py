@@ -47,6 +47,9 @@ def test_topup_obeys_max_spend(payer: PayerHome, served: ServerProcess, how: str
     run = payer.mpp("--json", "topup", channel, "0.5", "--yes", *flag, env=env)
     assert run.exit_code == 5, run
     assert run.json["error"]["code"] == "E_POLICY" and "max_spend" in run.json["error"]["message"], run
+    human = payer.mpp("topup", channel, "0.5", "--yes", *flag, env=env)
+    assert human.exit_code == 5, human
+    assert "the top-up of 0.5 USDC exceeds max_spend (0.001 USDC)" in human.stderr, human
     assert int(payer.record(channel)["deposit"]) == deposit
     assert channel_account(served.chain, channel).deposit == deposit  # nothing left the machine
     within = payer.mpp("--json", "topup", channel, "0.001", "--yes", *flag, env=env)
@@ -102,3 +105,10 @@ def test_a_damaged_record_blocks_a_second_deposit_and_sync_rebuilds_a_closable_r
     assert closed.json["settled"] == str(2 * PRICE)
     assert channel_account(served.chain, channel) is None or \
         channel_account(served.chain, channel).settled == 2 * PRICE
+
+
+def test_a_payer_short_of_the_deposit_is_told_in_token_units(served: ServerProcess, tmp_path: Path) -> None:
+    poor = file_payer(tmp_path / "poor", served.chain, tokens=500_000)  # 0.5 USDC; the deposit is 1
+    run = poor.mpp("request", f"{served.url}/paid", "--signer", "payer", "--yes")
+    assert run.exit_code == 5, run
+    assert "holds 0.5 USDC; the deposit needs 1 USDC" in run.stderr, run
