@@ -98,7 +98,8 @@ BudgetFileOpt = Annotated[Path | None, typer.Option(
 @contextmanager
 def budgeted(env: Env, who: Who, budget_file: Path | None, max_spend: str | None) -> Iterator[str | None]:
     """Run a paying command within the spend budget (`budget` setting or --budget-file): refuse it
-    when exhausted, cap its --max-spend at what is left, and charge what it signed (#14 item 14)."""
+    when exhausted, reserve its --max-spend (at most what is left after the commands still running),
+    and settle what it signed (#14 item 14)."""
     from decimal import ROUND_DOWN, Decimal
 
     from mppcli.cli import budget as b
@@ -108,14 +109,14 @@ def budgeted(env: Env, who: Who, budget_file: Path | None, max_spend: str | None
     if rule is None:
         yield max_spend
         return
-    left = b.remaining_or_refuse(rule, env.clock())
     given = settings(env, who, max_spend).max_spend.value
-    cap = left if given is None else min(left, Decimal(given))
     before = b.signed_total(env)
+    wanted = None if given is None else Decimal(given)
+    held = b.reserve(rule, wanted, env.clock(), before)
     try:
-        yield format(cap.quantize(Decimal("0.000001"), rounding=ROUND_DOWN).normalize(), "f")
+        yield format(held.amount.quantize(Decimal("0.000001"), rounding=ROUND_DOWN).normalize(), "f")
     finally:
-        b.charge(rule, b.signed_total(env) - before, env.clock())
+        b.settle(rule, held, b.signed_total(env) - before, env.clock())
 
 
 def lost_channel_hint(exc: Exception) -> None:
