@@ -2,7 +2,8 @@
 frames unmetered, and 20 metered streams at once.
 
     python bench/stream_events.py [--chunks 100000] [--runs 3] [--concurrent 20]
-                                  [--concurrent-chunks 10000] [--serve-arg=--stream-credit=64x] [--json]
+                                  [--concurrent-chunks 10000] [--gateway-events 20000]
+                                  [--serve-arg=--stream-credit=64x] [--json]
 
 Metered: `mpp serve --ephemeral --db FILE` (a durable store) with its default stream settings
 (credit window, batching) serves `/stream?chunks=N`; `mpp stream` pays chunk 1 with the request and
@@ -24,6 +25,11 @@ Concurrent: `--concurrent` payers (one channel each, opened beforehand) run `mpp
 (process start-up included, so a lower bound: 10,000 chunks each by default, because twenty
 start-ups of half a CPU-second each dominated 2,000), and each stream's completion (a stream that
 did not get all its chunks, or took far longer than the others, starved).
+
+Gateway: a seller's own SSE API behind `mpp serve --upstream` on a per-event route: the test
+upstream (tests/server/upstream_app.py, which writes each event as its own HTTP chunk) sends
+`--gateway-events` events, timed through the gateway (billed per event) and read from the upstream
+directly (free), alternating, with the same start-up subtraction.
 The payers use keypair files and sign with them (`--signer payer`): no OS keyring is needed.
 """
 
@@ -125,6 +131,31 @@ def concurrent(served: ServerProcess, home: Path, count: int, chunks: int) -> di
             "perStream": streams}
 
 
+def gateway_rates(home: Path, events: int, runs: int) -> dict[str, Any]:
+    """Billed events/s through a per-event gateway route against the same upstream read directly."""
+    from tests.server.upstream_app import running_upstream
+
+    with running_upstream() as upstream:
+        gateway = ServerProcess.start(home / "gateway", "--ephemeral", "--db", str(home / "gateway.db"),
+                                      "--suggested-deposit", "100", "--min-deposit", "1",
+                                      "--upstream", upstream, "--route", "GET /v1/events=0.000001/event")
+        try:
+            payer = file_payer(home / "gateway-payer", gateway.chain, tokens=1_000_000_000)
+            times: dict[tuple[str, int], list[float]] = {}
+            for _ in range(runs):
+                for name, base, metered in (("billed", gateway.url, True), ("direct", upstream, False)):
+                    for n in (1, events):
+                        url = f"{base}/v1/events?n={n}"
+                        times.setdefault((name, n), []).append(run_stream(payer, url, metered))
+        finally:
+            gateway.stop()
+    rate = {name: round((events - 1) / max(statistics.median(times[(name, events)])
+                                           - statistics.median(times[(name, 1)]), 1e-9), 1)
+            for name in ("billed", "direct")}
+    return {"events": events, "billedEventsPerSecond": rate["billed"],
+            "directEventsPerSecond": rate["direct"], "ratio": round(rate["billed"] / rate["direct"], 3)}
+
+
 def unmetered_server(chunks_cap: int = 1_000_000) -> tuple[str, Any]:
     import uvicorn
     from starlette.applications import Starlette
@@ -163,6 +194,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--concurrent", type=int, default=20)
     parser.add_argument("--concurrent-chunks", type=int, default=10_000)
+    parser.add_argument("--gateway-events", type=int, default=20_000, help="0 skips the gateway figures")
     parser.add_argument("--serve-arg", action="append", default=[], help="extra `mpp serve` argument")
     parser.add_argument("--json", action="store_true")
     options = parser.parse_args()
@@ -178,6 +210,8 @@ def main() -> None:
             if options.concurrent:
                 result["concurrent"] = concurrent(served, Path(tmp), options.concurrent,
                                                   options.concurrent_chunks)
+            if options.gateway_events:
+                result["gateway"] = gateway_rates(Path(tmp), options.gateway_events, options.runs)
         finally:
             served.stop()
             plain_server.should_exit = True
@@ -199,6 +233,11 @@ def main() -> None:
               f"{c['billedEventsPerSecond']} billed events/s in total (wall {c['wallSeconds']} s, start-up "
               f"included); all complete: {c['allComplete']}; per stream {c['fastestSeconds']}-"
               f"{c['slowestSeconds']} s")
+    if "gateway" in result:
+        g = result["gateway"]
+        print(f"  gateway, per-event route, {g['events']} upstream events: billed "
+              f"{g['billedEventsPerSecond']} events/s, the upstream read directly "
+              f"{g['directEventsPerSecond']} events/s, ratio {g['ratio']}")
 
 
 if __name__ == "__main__":

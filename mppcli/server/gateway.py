@@ -51,9 +51,11 @@ as one unit.
 
 from __future__ import annotations
 
+import asyncio
 import codecs
+import contextlib
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +78,7 @@ from mppcli.server.state import ChannelState
 MAX_BODY = 10 * 1024 * 1024
 CACHE_LIMIT = 256 * 1024
 MAX_EVENT = 1024 * 1024
+READ_AHEAD = 64  # upstream reads held ahead of a per-event stream's charging (`_read_ahead`)
 HOP_BY_HOP = frozenset(
     {
         "connection",
@@ -183,9 +186,11 @@ class Forwarded:
 
     response: httpx.Response
     body: bytes | None = None  # read whole (for an idempotent replay) when it was small enough
-    events: AsyncIterator[str] | None = None  # a per-event route's data events, first one read
+    events: AsyncGenerator[list[str], None] | None = None  # a per-event route's events, first read
 
     async def close(self) -> None:
+        if self.events is not None:
+            await self.events.aclose()  # stops the task reading the upstream ahead (`_read_ahead`)
         await self.response.aclose()
 
 
@@ -268,7 +273,8 @@ class Gateway:
             raise Uncharged(answer.response)
         try:
             if rule.unit == PER_EVENT and request.method != "HEAD" and _is_event_stream(answer.response):
-                answer.events = await _first_event(_events(answer.response.aiter_bytes()))
+                batches = _read_ahead(_event_batches(answer.response.aiter_bytes()))
+                answer.events = await _first_event(batches)
             elif cache and request.method != "HEAD":
                 answer.body = await _read_small(answer.response, CACHE_LIMIT)
         except BaseException:
@@ -422,10 +428,10 @@ def _is_event_stream(answer: httpx.Response) -> bool:
     return content_type.split(";")[0].strip().lower() == "text/event-stream"
 
 
-async def _first_event(events: AsyncIterator[str]) -> AsyncIterator[str]:
-    """`events` with its first item read now: an upstream stream without one is a failure."""
+async def _first_event(batches: AsyncGenerator[list[str], None]) -> AsyncGenerator[list[str], None]:
+    """`batches` with its first batch read now: an upstream stream without a data event is a failure."""
     try:
-        first = await anext(events)
+        first = await anext(batches)
     except StopAsyncIteration:
         raise UpstreamFailed(502, "the upstream's event stream ended before its first data event") from None
     except httpx.TimeoutException:
@@ -433,12 +439,55 @@ async def _first_event(events: AsyncIterator[str]) -> AsyncIterator[str]:
     except httpx.HTTPError as exc:
         raise UpstreamFailed(502, f"the upstream's event stream failed ({type(exc).__name__})") from None
 
-    async def chained() -> AsyncIterator[str]:
-        yield first
-        async for event in events:
-            yield event
+    async def chained() -> AsyncGenerator[list[str], None]:
+        try:
+            yield first
+            async for batch in batches:
+                yield batch
+        finally:
+            await batches.aclose()
 
     return chained()
+
+
+async def _read_ahead(batches: AsyncIterator[list[str]]) -> AsyncGenerator[list[str], None]:
+    """The events of `batches`, read by a task of their own while the metered stream charges and
+    sends earlier ones; each item is every event read meanwhile (at least one). An upstream that
+    writes each event on its own (HTTP chunk by chunk) would otherwise be charged one event per
+    durable commit. Reading stops `READ_AHEAD` batches ahead (TCP then holds the upstream back);
+    closing this generator stops the task."""
+    queue: asyncio.Queue[list[str] | None] = asyncio.Queue(maxsize=READ_AHEAD)
+    failed: list[BaseException] = []
+
+    async def pump() -> None:
+        try:
+            async for batch in batches:
+                await queue.put(batch)
+        except Exception as exc:  # surfaced to the reader after the events read before it
+            failed.append(exc)
+        await queue.put(None)
+
+    task = asyncio.create_task(pump())
+    try:
+        ended = False
+        while not ended:
+            batch = await queue.get()
+            if batch is None:
+                break
+            events = list(batch)
+            while len(events) < metering.BATCH_CHUNKS and not queue.empty():
+                more = queue.get_nowait()
+                if more is None:
+                    ended = True
+                    break
+                events.extend(more)
+            yield events
+        if failed:
+            raise failed[0]
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def _name_and_data(event: str) -> tuple[str | None, str]:
@@ -455,14 +504,21 @@ def _name_and_data(event: str) -> tuple[str | None, str]:
     return name, "\n".join(data)
 
 
-async def _events(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
-    """SSE events as text (`...\\n\\n`), one per data event; data-less events ride with the next."""
+async def _event_batches(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[str]]:
+    """SSE events as text (`...\\n\\n`), one per data event (data-less events ride with the next),
+    in batches: the data events completed by one read of the upstream, never an empty batch.
+
+    Batches are what let a metered stream keep up: every charge is a durable store commit, so the
+    events that arrived together are charged together (at most `metering.BATCH_CHUNKS` at a time)
+    instead of one commit each; an upstream that sends slowly still has each event charged and
+    sent as it comes."""
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
     buffer = carry = waiting = ""
     async for chunk in _until_failure(chunks):
         text = carry + decoder.decode(chunk)
         carry = "\r" if text.endswith("\r") else ""
         buffer += (text[:-1] if carry else text).replace("\r\n", "\n").replace("\r", "\n")
+        batch: list[str] = []
         while "\n\n" in buffer:
             event, buffer = buffer.split("\n\n", 1)
             if not event:
@@ -471,10 +527,12 @@ async def _events(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
             if is_protocol_event(name) or (name is None and data.strip() == DONE_SENTINEL):
                 continue  # the upstream cannot speak for the protocol: its `mpp.*` events never pass
             if is_data_event(name, data):
-                yield waiting + event + "\n\n"
+                batch.append(waiting + event + "\n\n")
                 waiting = ""
             else:
                 waiting += event + "\n\n"
+        if batch:
+            yield batch
         if len(buffer) > MAX_EVENT:
             return  # an event too large to be one: end the stream rather than buffer without bound
 

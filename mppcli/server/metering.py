@@ -283,24 +283,30 @@ class StreamRun:
     directives: int = 0
     last: MeteringDirective | None = None
     ended: str = "complete"
-    # The gateway's upstream SSE events, one billed unit each, instead of the demo chunks; the
-    # stream is complete when the source ends (`chunks` is then only an upper bound).
-    source: AsyncIterator[str] | None = None
-    _ahead: str | None = None  # the source's next event, read before it is charged
+    # The gateway's upstream SSE events, one billed unit each, instead of the demo chunks, in the
+    # batches they arrived in (charged together, at most BATCH_CHUNKS at a time); the stream is
+    # complete when the source ends (`chunks` is then only an upper bound).
+    source: AsyncIterator[list[str]] | None = None
+    _ahead: list[str] = dataclasses.field(default_factory=list)  # read, not yet charged
 
     async def _source_has_more(self) -> bool:
-        """Read the source's next event ahead of charging it, so an ended source charges nothing."""
+        """Read the source's next events ahead of charging them, so an ended source charges nothing."""
         if self.source is None:
             return True
-        if self._ahead is None:
-            self._ahead = await anext(self.source, None)
-        return self._ahead is not None
+        while not self._ahead:
+            batch = await anext(self.source, None)
+            if batch is None:
+                return False
+            self._ahead = batch
+        return True
 
     async def frames(self) -> AsyncIterator[str]:
         if self.source is None:
             first: str | None = data_frame(chunk_payload(1, self.chunks))
+        elif await self._source_has_more():  # the credential paid for the first event
+            first, self._ahead = self._ahead[0], self._ahead[1:]
         else:
-            first = await anext(self.source, None)
+            first = None
         if first is None:
             return
         self.delivered = 1
@@ -328,9 +334,9 @@ class StreamRun:
         self.delivered += count
         if self.source is None:
             frames = [data_frame(chunk_payload(i, self.chunks)) for i in range(first, self.delivered + 1)]
-        else:  # one upstream event per charge (`_room`), read ahead by `_source_has_more`
-            assert count == 1 and self._ahead is not None
-            frames, self._ahead = [self._ahead], None
+        else:  # upstream events read ahead by `_source_has_more`, no more than `_room` allowed
+            assert 0 < count <= len(self._ahead)
+            frames, self._ahead = self._ahead[:count], self._ahead[count:]
         state = self.ctx.store.channel(self.channel_id)
         if state is not None and state.voucher_signer == VoucherSigner.CLIENT:
             self.directives += 1
@@ -384,8 +390,13 @@ class StreamRun:
         if state is None or not state.is_open:
             return 0, "channel-closing"
         price, pending = self.route.price, self.ctx.pending(self.channel_id)
-        one_at_a_time = self.ctx.config.stream.interval or self.source is not None
-        want = min(self.chunks - self.delivered, 1 if one_at_a_time else BATCH_CHUNKS)
+        if self.ctx.config.stream.interval:
+            want = 1
+        elif self.source is not None:
+            want = min(len(self._ahead), BATCH_CHUNKS)
+        else:
+            want = BATCH_CHUNKS
+        want = min(self.chunks - self.delivered, want)
         if state.voucher_signer == VoucherSigner.OPERATOR:
             fits = state.available(pending) // price
             return (min(want, fits), "") if fits else (0, "insufficient-deposit")

@@ -159,6 +159,21 @@ def test_sse_is_billed_per_event_failures_and_unpriced_paths_cost_nothing_and_cl
     assert "refused route GET /v1/fail: " in log  # the garbage credential above
 
 
+def test_a_long_upstream_stream_is_charged_in_batches_and_billed_to_the_event(
+    gateway: ServerProcess, payer: PayerHome
+) -> None:
+    """The gateway reads the upstream ahead and charges what arrived together as one batch: every
+    event is still charged before it leaves, and the bill is exactly events x price."""
+    streamed = payer.mpp(
+        "--json", "stream", f"{gateway.url}/v1/events?n=3000", "--deposit", "5", "--max-spend", "5", "--yes",
+        "--signer", "payer",
+    )
+    assert streamed.exit_code == 0, streamed
+    assert streamed.json["dataEvents"] == 3000 and streamed.json["ended"] == "complete", streamed.json
+    assert streamed.json["cumulative"] == str(3000 * EVENT)
+    assert server_channel(gateway, streamed.json["channelId"])["spent"] == str(3000 * EVENT)
+
+
 def test_the_reference_client_pays_a_gateway_route_and_stream(
     gateway: ServerProcess, upstream: str, tmp_path: Path
 ) -> None:

@@ -15,7 +15,14 @@ import pytest
 from starlette.requests import Request
 
 from mppcli.server.events import EventLog, of_result
-from mppcli.server.gateway import Gateway, GatewayConfig, _events, check_upstream, upstream_header
+from mppcli.server.gateway import (
+    Gateway,
+    GatewayConfig,
+    _event_batches,
+    _read_ahead,
+    check_upstream,
+    upstream_header,
+)
 from mppcli.server.routes import RouteTable, parse_route
 from mppcli.server.state import ChannelState, Status
 from tests.server.upstream_app import running_upstream
@@ -26,11 +33,15 @@ async def _chunks(*parts: bytes) -> AsyncIterator[bytes]:
         yield part
 
 
-def _split(*parts: bytes) -> list[str]:
-    async def collect() -> list[str]:
-        return [event async for event in _events(_chunks(*parts))]
+def _batches(*parts: bytes) -> list[list[str]]:
+    async def collect() -> list[list[str]]:
+        return [batch async for batch in _event_batches(_chunks(*parts))]
 
     return asyncio.run(collect())
+
+
+def _split(*parts: bytes) -> list[str]:
+    return [event for batch in _batches(*parts) for event in batch]
 
 
 def test_sse_splits_into_data_events_and_dataless_events_ride_with_the_next() -> None:
@@ -38,6 +49,61 @@ def test_sse_splits_into_data_events_and_dataless_events_ride_with_the_next() ->
         b": hello\r", b"\n\r\ndata: {\"n\":1}\r\n\r\nretry: 5\n\nevent: x\ndata: a\ndata: b\n\n", b"data"
     )
     assert events == [': hello\n\ndata: {"n":1}\n\n', "retry: 5\n\nevent: x\ndata: a\ndata: b\n\n"]
+
+
+def test_the_events_one_read_completes_are_one_batch_and_a_read_that_completes_none_is_none() -> None:
+    reads = (b"data: 1\n\ndata: 2\n\ndata: 3\n\ndata: ", b"4", b"\n\n: a comment\n\n", b"data: 5\n\n")
+    batches = _batches(*reads)
+    assert batches == [["data: 1\n\n", "data: 2\n\n", "data: 3\n\n"], ["data: 4\n\n"],
+                       [": a comment\n\ndata: 5\n\n"]]
+
+
+def test_events_read_ahead_while_the_stream_charges_come_out_together_in_order() -> None:
+    async def scenario() -> list[list[str]]:
+        more, produced = asyncio.Event(), asyncio.Event()
+
+        async def upstream() -> AsyncIterator[list[str]]:
+            yield ["e0"]
+            await more.wait()  # the upstream writes again only later
+            for index in range(1, 5):
+                yield [f"e{index}"]
+            produced.set()
+
+        ahead = _read_ahead(upstream())
+        first = await anext(ahead)
+        more.set()
+        await produced.wait()  # the rest was read while nobody asked for it
+        return [first, *[batch async for batch in ahead]]
+
+    assert asyncio.run(scenario()) == [["e0"], ["e1", "e2", "e3", "e4"]]
+
+
+def test_reading_ahead_surfaces_a_failure_after_the_events_before_it_and_stops_when_closed() -> None:
+    async def failing() -> AsyncIterator[list[str]]:
+        yield ["a"]
+        raise RuntimeError("the parser broke")
+
+    async def scenario() -> tuple[list[str], str, bool]:
+        ahead = _read_ahead(failing())
+        got = await anext(ahead)
+        with pytest.raises(RuntimeError) as caught:
+            await anext(ahead)
+        closed = asyncio.Event()
+
+        async def endless() -> AsyncIterator[list[str]]:
+            try:
+                yield ["x"]
+                await asyncio.Event().wait()  # an upstream that goes quiet
+                yield ["never"]
+            finally:
+                closed.set()
+
+        quiet = _read_ahead(endless())
+        await anext(quiet)
+        await quiet.aclose()  # what closing the answer does when the client goes away
+        return got, str(caught.value), closed.is_set()
+
+    assert asyncio.run(scenario()) == (["a"], "the parser broke", True)
 
 
 def test_sse_decodes_utf8_split_across_chunks() -> None:
