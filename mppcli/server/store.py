@@ -81,9 +81,10 @@ CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries(channel_id, status);
 
 # Checkpoint the WAL into the database every this many pages (SQLite's default: 1000). The WAL is
 # fsync'd on every commit, and while it grows each fsync also commits the file's new size and
-# blocks to the filesystem journal: `bench/server_vouchers.py` measured that fsync at ~210 µs in
-# the first 1000 commits and ~130 µs once the WAL wraps at 100 pages. A paid request rewrites the
-# same few pages, so a checkpoint copies only those (its own fsync, amortized, costs ~1 µs a commit).
+# blocks to the filesystem journal: timed around the fsync (the per-stage profile of
+# `bench/server_vouchers.py`), ~210 µs in the first 1000 commits, ~130 µs with the WAL wrapping
+# at 100 pages. A paid request rewrites the same few pages, so a checkpoint copies only those (its
+# own fsync, amortized, costs ~1 µs a commit).
 WAL_CHECKPOINT_PAGES = 100
 
 _INT_FIELDS = ("salt", "open_slot", "deposit", "accepted", "spent", "settled", "refunded")

@@ -116,3 +116,16 @@ def test_the_wal_wraps_early_so_its_fsyncs_stop_growing_the_file(tmp_path: Path)
     assert (tmp_path / "s.db-wal").stat().st_size <= 32 + (WAL_CHECKPOINT_PAGES + 10) * frame
     store.close()
     assert Store.open(tmp_path / "s.db").channel("Chan111").accepted == 5 * WAL_CHECKPOINT_PAGES - 1
+
+
+def test_a_channel_row_holds_exactly_the_record_fields() -> None:
+    """`encode_channel` copies the instance dict: nothing but the dataclass fields may be in it."""
+    import json
+    from dataclasses import fields
+
+    from mppcli.server.state import ChannelState
+    from mppcli.server.store import decode_channel, encode_channel
+
+    state = make_state(accepted=5, highest_voucher={"signature": "s"}, extra={"note": 1})
+    assert set(json.loads(encode_channel(state))) == {f.name for f in fields(ChannelState)}
+    assert decode_channel(encode_channel(state)) == state
