@@ -67,6 +67,7 @@ from mppcli.protocol.metering import (
     side_channel_error,
 )
 from mppcli.protocol.problem import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
+from mppcli.protocol.problem import blank_problem
 from mppcli.server import events, metering, problems
 from mppcli.server.answers import cached_answer
 from mppcli.server.challenges import Route
@@ -109,9 +110,9 @@ def create_app(
         route = paid_routes["/stream"]
         try:
             chunks = _chunks(request, ctx.config.stream.max_chunks)
-        except ValueError as exc:  # refused before any credential is looked at: nothing is spent
-            hint = request.headers.get(CHANNEL_HEADER)
-            return await _rejected(method, route, problems.malformed(str(exc)), hint, None, request, 400)
+        except ValueError as exc:  # not a payment problem: refused before any credential is read
+            bad = blank_problem(400, "Bad Request", str(exc))
+            return await _with_challenge(method, route, bad, 400, request.headers.get(CHANNEL_HEADER), None)
         return await _gate(ctx, method, request, route, _stream_placeholder, chunks)
 
     async def deliveries(request: Request) -> Response:
@@ -225,6 +226,19 @@ async def _rejected(
     if request is not None and request.headers.get("authorization"):  # a refusal, not a first 402
         refused = PaymentEvent(REFUSED, rejection.channel_id, route.path, detail=rejection.detail)
         events.emit(request.app.state, refused)
+    body = {**rejection.body(), "status": status}
+    return await _with_challenge(method, route, body, status, channel_hint, digest)
+
+
+async def _with_challenge(
+    method: SessionMethod,
+    route: Route,
+    body: dict[str, object],
+    status: int,
+    channel_hint: str | None,
+    digest: str | None,
+) -> Response:
+    """The problem `body` as `status`, never cached, with a fresh challenge to pay `route` with."""
     try:
         challenge = await method.fresh_challenge(route, (channel_hint or "")[:64] or None, digest)
     except (RpcError, MalformedError) as exc:
@@ -233,7 +247,7 @@ async def _rejected(
             {"Retry-After": "5"},
         )
     return Response(
-        json.dumps({**rejection.body(), "status": status}, separators=(",", ":")),
+        json.dumps(body, separators=(",", ":")),
         status_code=status,
         media_type=PROBLEM_CONTENT_TYPE,
         headers={"WWW-Authenticate": format_www_authenticate(challenge), "Cache-Control": "no-store"},

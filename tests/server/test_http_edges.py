@@ -57,7 +57,7 @@ def test_a_bad_chunk_count_is_a_400_in_problem_json_and_spends_nothing(opened: P
     for query in ("chunks=bad", "chunks=0", "chunks=%D9%A5"):
         response = opened.http.get(f"{opened.server.url}/stream?{query}", headers={"Authorization": auth})
         problem = _refusal(response, 400)
-        assert problem.name == "malformed-credential" and "chunks must be an integer" in problem.detail
+        assert problem.type == "about:blank" and "chunks must be an integer" in problem.detail
     assert receipt_of(opened.pay(PRICE)).spent == PRICE  # nothing was debited
 
 

@@ -110,7 +110,9 @@ def test_a_stream_never_serves_beyond_the_deposit(payer: Payer) -> None:
 def test_a_stream_needs_payment(payer: Payer) -> None:
     assert problem_of(httpx.get(payer.server.url + "/stream?chunks=3")).name == "payment-required"
     bad = httpx.get(payer.server.url + "/stream?chunks=zero")
-    assert bad.status_code == 400 and "chunks" in bad.json()["error"]
+    assert bad.status_code == 400 and bad.headers["content-type"].startswith("application/problem+json")
+    assert bad.json()["type"] == "about:blank" and "chunks must be an integer" in bad.json()["detail"]
+    assert bad.headers["www-authenticate"].startswith("Payment ")  # how to pay once the query is fixed
 
 
 def test_side_channel_answers_as_the_reference_does(opened: Payer) -> None:
