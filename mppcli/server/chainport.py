@@ -25,6 +25,7 @@ from mppcli.rpc import AccountInfo
 from mppcli.server.chainwatch import ChannelWatch
 
 BLOCKHASH_CACHE_SECONDS = 1.0
+SUBSCRIBE_PATIENCE = 2.0  # an open waits this long at most for its channel's subscription
 
 
 class ChainMismatch(Exception):
@@ -102,10 +103,22 @@ class ChainPort:
             account = self._decode(channel_id, pushed)
             self._decoded[channel_id] = (pushed, account)
             return account
+        return await self.read_seeding(channel_id)
+
+    async def read_seeding(self, channel_id: str) -> ChannelAccount | None:
+        """Like `channel`, and the read seeds the pushed view when it may (`ChannelWatch.seed`)."""
+        if self.watch is None:
+            return await self.channel(channel_id)
         token = self.watch.before_read(channel_id)
         found = await self.rpc.account(Pubkey.from_string(channel_id))
         self.watch.seed(channel_id, token, found)
         return self._decode(channel_id, found)
+
+    async def watch_first(self, channel_id: str, patience: float = SUBSCRIBE_PATIENCE) -> None:
+        """Subscribe to a channel about to be opened (at most `patience` seconds for the
+        confirmation), so the read after its open seeds the view."""
+        if self.watch is not None:
+            await self.watch.subscribed(channel_id, patience)
 
     def forget(self, channel_id: str) -> None:
         """The server is done with this channel: stop watching it."""

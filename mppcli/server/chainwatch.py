@@ -3,9 +3,10 @@ websocket), so spec voucher checks 6-7 need no RPC round trip per voucher.
 
 Freshness argument. A channel's view is trusted only when all of these hold:
 1. the websocket is connected and its subscription to the channel was confirmed;
-2. after that confirmation, a `getAccountInfo` read seeded the view, and no notification arrived
-   while that read was in flight (otherwise the read may be older than the notification: the
-   view is re-seeded by the next read);
+2. after that confirmation, either a notification arrived (it carries the whole account as of a
+   write made since the subscription began), or a `getAccountInfo` read seeded the view and no
+   notification arrived while that read was in flight (otherwise the read may be older than the
+   notification; the notification itself then seeds the view);
 3. every notification since replaced the view (the cluster notifies on every write of the
    account, in order).
 So the view is the confirmed state as of the last notification delivered, the same as a read
@@ -22,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from solders.pubkey import Pubkey
@@ -41,6 +42,7 @@ class _Watched:
     generation: int = 0  # notifications received since subscribing
     seeded: bool = False
     account: AccountInfo | None = None
+    confirmed: asyncio.Event = field(default_factory=asyncio.Event)  # set while `subscription` is
 
 
 class ChannelWatch:
@@ -68,6 +70,16 @@ class ChannelWatch:
         if self._ws is None or watched is None or watched.subscription is None or not watched.seeded:
             return False, None
         return True, watched.account
+
+    async def subscribed(self, channel_id: str, patience: float) -> None:
+        """Start watching a channel and wait (at most `patience` seconds) until its subscription is
+        confirmed: a read made after that seeds the view (the server's read of a channel it just
+        opened), so its first voucher needs no read of its own."""
+        self.before_read(channel_id)
+        watched = self._watched.get(channel_id)
+        if watched is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(watched.confirmed.wait(), patience)
 
     def before_read(self, channel_id: str) -> int | None:
         """Called before an RPC read of the channel: a token for `seed`, when the read may seed the
@@ -145,6 +157,7 @@ class ChannelWatch:
             watched.generation += 1
             watched.account = (None if value is None or value.lamports == 0
                                else AccountInfo(value.owner, int(value.lamports), bytes(value.data)))
+            watched.seeded = True  # rule 2: a write since the subscription, whole
             if channel_id is not None and not self.keep(channel_id, watched.account):
                 self.forget(channel_id)
 
@@ -153,6 +166,7 @@ class ChannelWatch:
         self._by_subscription.clear()
         for watched in self._watched.values():
             watched.subscription, watched.seeded, watched.account = None, False, None
+            watched.confirmed.clear()
 
     def _subscribe_soon(self, channel_id: str) -> None:
         if self._ws is not None:
@@ -171,6 +185,7 @@ class ChannelWatch:
             return
         watched.subscription, watched.generation, watched.seeded = subscription, 0, False
         self._by_subscription[subscription.subscription_id] = channel_id
+        watched.confirmed.set()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -13,6 +13,8 @@ and persistence finds the account on chain and records it.
 
 from __future__ import annotations
 
+import asyncio
+
 from solders.hash import Hash
 from solders.pubkey import Pubkey
 
@@ -166,12 +168,23 @@ async def _broadcast(ctx: ServerContext, verified: VerifiedOpen) -> ChannelAccou
         if verified.fee_payer != ctx.config.operator.pubkey():
             raise problems.failed(f"the fee payer {verified.fee_payer} is not this server's operator")
         tx = partial_sign(tx, [ctx.config.operator])
-    submitted = await ctx.chain.submit(tx)
+    channel_id = str(verified.channel)
+    # Subscribed while the open confirms, the read after it seeds the pushed view: the channel's
+    # first voucher then needs no chain read (`ChainPort.live_channel`).
+    watching = asyncio.ensure_future(ctx.chain.watch_first(channel_id))
     try:
-        account = await ctx.chain.channel(str(verified.channel))
+        submitted = await ctx.chain.submit(tx)
+    except BaseException:
+        watching.cancel()  # the wait only: a subscription made meanwhile stays until `forget`
+        raise
+    await watching
+    try:
+        account = await ctx.chain.read_seeding(channel_id)
     except ChainMismatch as exc:
+        ctx.chain.forget(channel_id)
         raise problems.failed(str(exc)) from None
     if account is None:
+        ctx.chain.forget(channel_id)
         raise problems.failed(f"the open transaction did not land: {submitted.error or 'no channel account'}")
     return account
 

@@ -126,3 +126,13 @@ def test_a_settled_channel_is_no_longer_watched(payer: Payer) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("the settled channel is still subscribed")
         time.sleep(0.1)
+
+
+def test_a_new_channels_first_voucher_needs_no_chain_read(payer: Payer) -> None:
+    """The server subscribes to a channel while its open confirms, and its read after the open
+    seeds the pushed view (or the open's own notification does)."""
+    assert payer.open().status_code == 200
+    before = reads(payer)
+    assert payer.pay(PRICE).status_code == 200
+    assert payer.pay(2 * PRICE).status_code == 200
+    assert reads(payer) == before
