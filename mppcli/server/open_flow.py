@@ -175,7 +175,8 @@ async def _broadcast(ctx: ServerContext, verified: VerifiedOpen) -> ChannelAccou
     try:
         submitted = await ctx.chain.submit(tx)
     except BaseException:
-        watching.cancel()  # the wait only: a subscription made meanwhile stays until `forget`
+        watching.cancel()
+        ctx.chain.forget(channel_id)  # no open to watch (a later voucher subscribes again)
         raise
     await watching
     try:
