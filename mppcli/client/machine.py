@@ -390,23 +390,16 @@ def request_cumulative(view: ChannelView, price: int, budget: Budget) -> int:
     return cumulative
 
 
-def commit_cumulative(view: ChannelView, metered: int, price: int, budget: Budget,
-                      base: int | None = None) -> int:
-    """The voucher for one metered delivery: never more than the server metered, nor the price.
-
-    `base` defaults to the accepted watermark; after a crash left `signed` above it, a driver may
-    retry from `signed` (the server may already hold that voucher), never from anything higher.
-    """
+def commit_cumulative(view: ChannelView, metered: int, price: int, budget: Budget) -> int:
+    """The voucher for what the server metered since the accepted watermark: never more than it
+    metered, nor the price it challenged."""
     _require_signable(view)
     if metered <= 0:
         raise ProtocolViolation(f"server metered {metered}; a delivery must cost more than 0")
     if metered > price:
         raise ProtocolViolation(
             f"server metered {metered} for one delivery, more than the price {price} it challenged")
-    start = view.accepted if base is None else base
-    if not view.accepted <= start <= view.signed:
-        raise InternalError(f"commit base {start} outside [{view.accepted}, {view.signed}]")
-    cumulative = start + metered
+    cumulative = view.accepted + metered
     if cumulative > view.deposit:
         raise ProtocolViolation(
             f"server metered past the deposit ({cumulative} > {view.deposit}) instead of pausing")

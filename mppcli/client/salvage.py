@@ -29,7 +29,6 @@ from mppcli.errors import InputError, MppError, PolicyError
 from mppcli.protocol.encoding import loads_json
 from mppcli.protocol.voucher import SignedVoucher, parse_signed_voucher, verify_signed_voucher
 from mppcli.state.record import ChannelRecord, ChannelStatus
-from mppcli.state.store import CORRUPT_MARKER
 
 _TEXT_FIELD = r'"{name}"\s*:\s*"((?:[^"\\]|\\.)*)"'
 
@@ -46,10 +45,7 @@ class Salvaged:
 def damaged_channels(client: Client) -> dict[str, list[Path]]:
     """Channel id -> its moved-aside record files, for channels with no valid record now."""
     found: dict[str, list[Path]] = {}
-    folder = client.store.dir
-    if not folder.is_dir():
-        return found
-    for path in sorted(folder.glob(f"*.json{CORRUPT_MARKER}*")):
+    for path in client.store.damaged():
         channel_id = path.name.split(".json", 1)[0]
         found.setdefault(channel_id, []).append(path)
     return {cid: paths for cid, paths in found.items() if not _has_record(client, cid)}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from mppcli.protocol.auth import format_rfc3339
 from mppcli.server.state import ChannelState
-from mppcli.server.store import decode_channel
+from mppcli.server.store import all_channels, all_meta
 
 
 @dataclass(frozen=True)
@@ -35,13 +35,13 @@ def read_channels(path: Path) -> ServerChannels:
     except sqlite3.Error as exc:
         raise ValueError(f"cannot open {path}: {exc}") from None
     try:
-        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        rows = conn.execute("SELECT body FROM channels").fetchall()
+        meta = all_meta(conn)
+        rows = all_channels(conn)
     except sqlite3.Error as exc:
         raise ValueError(f"{path} is not an mpp serve database ({exc})") from None
     finally:
         conn.close()
-    channels = sorted((decode_channel(r[0]) for r in rows), key=lambda c: c.created_at, reverse=True)
+    channels = sorted(rows, key=lambda c: c.created_at, reverse=True)
     decimals = meta.get("decimals")
     return ServerChannels(tuple(channels), meta.get("network"), int(decimals) if decimals else None)
 

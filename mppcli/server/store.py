@@ -272,12 +272,11 @@ class Store:
     def channels(self, *statuses: Status) -> list[ChannelState]:
         """Every channel, or those in one of `statuses`."""
         if not statuses:
-            rows = self._conn.execute("SELECT body FROM channels").fetchall()
-        else:
-            marks = ",".join("?" * len(statuses))
-            rows = self._conn.execute(
-                f"SELECT body FROM channels WHERE status IN ({marks})", [s.value for s in statuses]
-            ).fetchall()
+            return all_channels(self._conn)
+        marks = ",".join("?" * len(statuses))
+        rows = self._conn.execute(
+            f"SELECT body FROM channels WHERE status IN ({marks})", [s.value for s in statuses]
+        ).fetchall()
         return [decode_channel(r[0]) for r in rows]
 
     def channel_opened_by(self, challenge_id: str) -> str | None:
@@ -482,6 +481,17 @@ def encode_channel(state: ChannelState) -> str:
     body["status"] = state.status.value
     body["splits"] = [[r, bps] for r, bps in state.splits]
     return json.dumps(body, separators=(",", ":"), sort_keys=True)
+
+
+def all_channels(conn: sqlite3.Connection) -> list[ChannelState]:
+    """Every channel row of a server database, decoded (the store's, and the read-only view of
+    `mpp serve channels`, which opens the file without the store's lock)."""
+    return [decode_channel(r[0]) for r in conn.execute("SELECT body FROM channels").fetchall()]
+
+
+def all_meta(conn: sqlite3.Connection) -> dict[str, str]:
+    """The facts the server pinned in its database (`meta`: schema version, network, decimals)."""
+    return {str(k): str(v) for k, v in conn.execute("SELECT key, value FROM meta").fetchall()}
 
 
 def decode_channel(text: str) -> ChannelState:

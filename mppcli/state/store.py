@@ -163,13 +163,17 @@ class ChannelStore:
             elif record is not None and (include_closed or record.is_live):
                 records.append(record)
         moved_now = {p.moved_to for p in problems}
-        for path in self._files(f"*{CORRUPT_MARKER}*"):
+        for path in self.damaged():
             if path not in moved_now:
                 problems.append(RecordProblem(path, "a damaged record moved aside earlier "
                                                     "(inspect it, then delete it)"))
                 self._warn(problems[-1].describe())
         records.sort(key=lambda r: (r.created_at, r.channel_id))
         return Listing(tuple(records), tuple(problems))
+
+    def damaged(self) -> _Paths:
+        """The records moved aside as damaged (`<id>.json.corrupt-<time>`), oldest name first."""
+        return self._files(f"*.json{CORRUPT_MARKER}*")
 
     def find(self, reference: str) -> ChannelRecord:
         """A channel by full id, unique id prefix or resource URL (InputError lists ambiguities)."""

@@ -190,13 +190,6 @@ def test_commit_past_the_deposit_is_the_servers_fault() -> None:
         m.commit_cumulative(view, 10, 10, Budget())
 
 
-def test_commit_retry_base_is_bounded_by_what_was_signed() -> None:
-    view = ChannelView(status=Status.OPEN, deposit=1000, signed=50, accepted=40)
-    assert m.commit_cumulative(view, 10, 10, Budget(), base=50) == 60
-    with pytest.raises(InternalError):
-        m.commit_cumulative(view, 10, 10, Budget(), base=60)
-
-
 def test_receipt_must_confirm_exactly_the_voucher_sent() -> None:
     view = ChannelView(status=Status.OPEN, deposit=1000, signed=300, accepted=200, spent=200)
     assert m.check_voucher_receipt(view, 300, 300, 300) == m.VoucherAccepted(300, 300)
