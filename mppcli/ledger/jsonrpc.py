@@ -12,38 +12,39 @@ from typing import Any
 from mppcli.ledger import rpc_transactions  # noqa: F401 - registers the transaction methods
 from mppcli.ledger.core import Ledger
 from mppcli.ledger.pubsub import hub_for  # also registers the websocket test extensions
-from mppcli.ledger.rpc_methods import METHODS, RpcMethodError
+from mppcli.ledger.rpc_methods import (
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    METHODS,
+    PARAMS_NOT_ARRAY,
+    PARSE_ERROR,
+    RpcMethodError,
+)
 
 _log = logging.getLogger("mppcli.ledger")
-
-
-def _error(code: int, message: str, request_id: Any = None, data: Any = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"code": code, "message": message}
-    if data is not None:
-        body["data"] = data
-    return {"jsonrpc": "2.0", "error": body, "id": request_id}
 
 
 def handle_request(ledger: Ledger, request: Any) -> dict[str, Any]:
     """One request object to one response object."""
     if not isinstance(request, dict) or request.get("jsonrpc") != "2.0" or \
             not isinstance(request.get("method"), str):
-        return _error(-32600, "Invalid request", request.get("id") if isinstance(request, dict) else None)
+        return INVALID_REQUEST.response(request.get("id") if isinstance(request, dict) else None)
     request_id = request.get("id")
     hub_for(ledger).count(request["method"])
     handler = METHODS.get(request["method"])
     if handler is None:
-        return _error(-32601, "Method not found", request_id)
+        return METHOD_NOT_FOUND.response(request_id)
     params = request.get("params", [])
     if not isinstance(params, list):
-        return _error(-32602, "Invalid params: params must be an array", request_id)
+        return PARAMS_NOT_ARRAY.response(request_id)
     try:
         result = handler(ledger, params)
     except RpcMethodError as exc:
-        return {"jsonrpc": "2.0", "error": exc.to_json(), "id": request_id}
+        return exc.response(request_id)
     except Exception:  # a bug in the ledger must not kill the server; say so and log it
         _log.exception("ledger error in %s", request["method"])
-        return _error(-32603, "Internal error", request_id)
+        return INTERNAL_ERROR.response(request_id)
     return {"jsonrpc": "2.0", "result": result, "id": request_id}
 
 
@@ -52,10 +53,10 @@ def handle_body(ledger: Ledger, body: bytes) -> bytes:
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        return _dump(_error(-32700, "Parse error"))
+        return _dump(PARSE_ERROR.response())
     if isinstance(payload, list):
         if not payload:
-            return _dump(_error(-32600, "Invalid request"))
+            return _dump(INVALID_REQUEST.response())
         return _dump([handle_request(ledger, item) for item in payload])
     return _dump(handle_request(ledger, payload))
 

@@ -30,7 +30,17 @@ from solders.pubkey import Pubkey
 
 from mppcli.ledger.core import Ledger
 from mppcli.ledger.rpc_encoding import EncodingError, encode_account
-from mppcli.ledger.rpc_methods import config_param, method, pubkey_param
+from mppcli.ledger.rpc_methods import (
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    PARAMS_NOT_ARRAY,
+    PARSE_ERROR,
+    RpcMethodError,
+    config_param,
+    invalid_params,
+    method,
+    pubkey_param,
+)
 
 SYSTEM_PROGRAM = "11111111111111111111111111111111"
 FLUSH_PATIENCE = 0.5
@@ -155,32 +165,32 @@ class AccountHub:
         try:
             request = json.loads(text)
         except ValueError:
-            connection.push(_error(-32700, "Parse error", None))
+            connection.push(_error(PARSE_ERROR, None))
             return
         if not isinstance(request, dict) or not isinstance(request.get("method"), str):
-            connection.push(_error(-32600, "Invalid request", None))
+            connection.push(_error(INVALID_REQUEST, None))
             return
         request_id, name = request.get("id"), request["method"]
         params = request.get("params", [])
         self.count(name)
         if not isinstance(params, list):
-            connection.push(_error(-32602, "Invalid params: params must be an array", request_id))
+            connection.push(_error(PARAMS_NOT_ARRAY, request_id))
         elif name == "accountSubscribe":
             self._subscribe(connection, request_id, params)
         elif name == "accountUnsubscribe":
             self._unsubscribe(connection, request_id, params)
         else:
-            connection.push(_error(-32601, "Method not found", request_id))
+            connection.push(_error(METHOD_NOT_FOUND, request_id))
 
     def _subscribe(self, connection: Connection, request_id: Any, params: list[Any]) -> None:
         try:
             key = pubkey_param(params, 0)
             encoding = config_param(params, 1).get("encoding", "base64")
         except Exception as exc:  # the parameter helpers raise RpcMethodError
-            connection.push(_error(-32602, str(exc), request_id))
+            connection.push(_error(invalid_params(str(exc)), request_id))
             return
         if encoding not in ("base64", "base58", "jsonParsed"):
-            connection.push(_error(-32602, f"unsupported encoding {encoding!r}", request_id))
+            connection.push(_error(invalid_params(f"unsupported encoding {encoding!r}"), request_id))
             return
         # Registered under the ledger's lock: a commit is either wholly before the subscription
         # (the subscriber reads it afterwards) or notified.
@@ -199,7 +209,7 @@ class AccountHub:
                 connection.subscriptions.discard(sub_id)
                 self._forget(sub_id)
         if not found:
-            connection.push(_error(-32602, "Invalid subscription id.", request_id))
+            connection.push(_error(invalid_params("Invalid subscription id."), request_id))
         else:
             connection.push(json.dumps({"jsonrpc": "2.0", "result": True, "id": request_id}))
 
@@ -244,8 +254,8 @@ class AccountHub:
             return encode_account(account, "base64", self._ledger.account)
 
 
-def _error(code: int, message: str, request_id: Any) -> str:
-    return json.dumps({"jsonrpc": "2.0", "error": {"code": code, "message": message}, "id": request_id})
+def _error(error: RpcMethodError, request_id: Any) -> str:
+    return json.dumps(error.response(request_id))
 
 
 _HUBS: weakref.WeakKeyDictionary[Ledger, AccountHub] = weakref.WeakKeyDictionary()

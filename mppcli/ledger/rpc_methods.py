@@ -47,6 +47,19 @@ class RpcMethodError(Exception):
         return body
 
 
+    def response(self, request_id: Any = None) -> dict[str, Any]:
+        """The JSON-RPC 2.0 error response carrying this error (HTTP and websocket alike)."""
+        return {"jsonrpc": "2.0", "error": self.to_json(), "id": request_id}
+
+
+# The envelope's own refusals, the same on the HTTP port and the websocket.
+PARSE_ERROR = RpcMethodError(-32700, "Parse error")
+INVALID_REQUEST = RpcMethodError(-32600, "Invalid request")
+METHOD_NOT_FOUND = RpcMethodError(-32601, "Method not found")
+PARAMS_NOT_ARRAY = RpcMethodError(-32602, "Invalid params: params must be an array")
+INTERNAL_ERROR = RpcMethodError(-32603, "Internal error")
+
+
 def invalid_params(message: str) -> RpcMethodError:
     return RpcMethodError(-32602, message)
 
