@@ -27,7 +27,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -250,13 +250,12 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def _check_ledger(path: Path, data: dict[str, Any]) -> None:
-    """What mpp keeps in the ledger must read back as it wrote it; anything else is the user's to fix."""
+    """What mpp keeps in the ledger must read back as it wrote it (amounts as `plain_decimal`
+    writes them); anything else is the user's to fix."""
+    from mppcli.config import is_token_amount
+
     def amount(value: object) -> bool:
-        try:
-            exact = isinstance(value, str | int) and not isinstance(value, bool)
-            return exact and Decimal(value).is_finite() and Decimal(value) >= 0  # type: ignore[arg-type]
-        except InvalidOperation:
-            return False
+        return isinstance(value, str) and is_token_amount(value)
 
     held = data.get("reservations", {})
     entries = held.values() if isinstance(held, dict) else [None]
