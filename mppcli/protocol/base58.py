@@ -6,6 +6,8 @@ without constructing solders objects, and so a bad string raises `MalformedError
 
 from __future__ import annotations
 
+import functools
+
 from mppcli.errors import MalformedError
 
 ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
@@ -14,10 +16,6 @@ _INVALID = 255
 _DIGITS = bytes(ALPHABET.index(chr(b)) if chr(b) in ALPHABET else _INVALID for b in range(256))
 # A 64-byte value encodes in at most 88 characters; anything much longer is not a key or signature.
 MAX_TEXT = 128
-# Public keys already found valid: a paid request checks its channel id three times and its signer
-# once, the same few keys request after request. Only valid keys enter; bounded by a reset.
-_KNOWN_KEYS: set[str] = set()
-_KNOWN_KEYS_MAX = 4096
 
 
 def b58encode(data: bytes) -> str:
@@ -80,12 +78,15 @@ def check_pubkey(text: object, field: str) -> str:
     """Return `text` if it is a base58 32-byte public key (on or off curve)."""
     if not isinstance(text, str):
         raise MalformedError(f"{field} must be a base58 public key string")
-    if text not in _KNOWN_KEYS:
-        decode_fixed(text, 32, field, "public key")
-        if len(_KNOWN_KEYS) >= _KNOWN_KEYS_MAX:
-            _KNOWN_KEYS.clear()
-        _KNOWN_KEYS.add(text)
+    _check_key(text, field)
     return text
+
+
+@functools.lru_cache(maxsize=4096)
+def _check_key(text: str, field: str) -> None:
+    """Raises for a bad key, which is therefore never remembered. Remembered: a paid request
+    checks its channel id three times and its signer once, the same few keys request after request."""
+    decode_fixed(text, 32, field, "public key")
 
 
 def check_signature(text: object, field: str) -> str:
