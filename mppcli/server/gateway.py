@@ -511,40 +511,40 @@ async def _event_batches(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[str
     Batches are what let a metered stream keep up: every charge is a durable store commit, so the
     events that arrived together are charged together (at most `metering.BATCH_CHUNKS` at a time)
     instead of one commit each; an upstream that sends slowly still has each event charged and
-    sent as it comes."""
+    sent as it comes.
+
+    An upstream that fails before its first data event raises (`_first_event` answers 502 or 504,
+    nothing charged); one that fails after it ends the stream, which then closes with its receipt
+    (every event sent so far was paid or reserved) instead of a torn connection."""
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
     buffer = carry = waiting = ""
-    async for chunk in _until_failure(chunks):
-        text = carry + decoder.decode(chunk)
-        carry = "\r" if text.endswith("\r") else ""
-        buffer += (text[:-1] if carry else text).replace("\r\n", "\n").replace("\r", "\n")
-        batch: list[str] = []
-        while "\n\n" in buffer:
-            event, buffer = buffer.split("\n\n", 1)
-            if not event:
-                continue
-            name, data = _name_and_data(event)
-            if is_protocol_event(name) or (name is None and data.strip() == DONE_SENTINEL):
-                continue  # the upstream cannot speak for the protocol: its `mpp.*` events never pass
-            if is_data_event(name, data):
-                batch.append(waiting + event + "\n\n")
-                waiting = ""
-            else:
-                waiting += event + "\n\n"
-        if batch:
-            yield batch
-        if len(buffer) > MAX_EVENT:
-            return  # an event too large to be one: end the stream rather than buffer without bound
-
-
-async def _until_failure(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """The upstream's bytes until it fails mid-stream: the metered stream then ends with its
-    receipt (every event sent so far was paid or reserved) instead of a torn connection."""
+    sent = False
     try:
         async for chunk in chunks:
-            yield chunk
+            text = carry + decoder.decode(chunk)
+            carry = "\r" if text.endswith("\r") else ""
+            buffer += (text[:-1] if carry else text).replace("\r\n", "\n").replace("\r", "\n")
+            batch: list[str] = []
+            while "\n\n" in buffer:
+                event, buffer = buffer.split("\n\n", 1)
+                if not event:
+                    continue
+                name, data = _name_and_data(event)
+                if is_protocol_event(name) or (name is None and data.strip() == DONE_SENTINEL):
+                    continue  # the upstream cannot speak for the protocol: its `mpp.*` events never pass
+                if is_data_event(name, data):
+                    batch.append(waiting + event + "\n\n")
+                    waiting = ""
+                else:
+                    waiting += event + "\n\n"
+            if batch:
+                yield batch
+                sent = True
+            if len(buffer) > MAX_EVENT:
+                return  # an event too large to be one: end the stream rather than buffer without bound
     except httpx.HTTPError:
-        return
+        if not sent:
+            raise
 
 
 def from_options(

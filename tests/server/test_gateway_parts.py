@@ -18,7 +18,9 @@ from mppcli.server.events import EventLog, of_result
 from mppcli.server.gateway import (
     Gateway,
     GatewayConfig,
+    UpstreamFailed,
     _event_batches,
+    _first_event,
     _read_ahead,
     check_upstream,
     upstream_header,
@@ -104,6 +106,34 @@ def test_reading_ahead_surfaces_a_failure_after_the_events_before_it_and_stops_w
         return got, str(caught.value), closed.is_set()
 
     assert asyncio.run(scenario()) == (["a"], "the parser broke", True)
+
+
+def test_an_upstream_failing_before_its_first_event_is_a_504_or_502_and_after_it_ends_the_stream() -> None:
+    import httpx
+
+    def failing(*parts: bytes, error: Exception) -> AsyncIterator[bytes]:
+        async def chunks() -> AsyncIterator[bytes]:
+            for part in parts:
+                yield part
+            raise error
+
+        return chunks()
+
+    async def first(*parts: bytes, error: Exception) -> int | list[list[str]]:
+        try:
+            events = await _first_event(_read_ahead(_event_batches(failing(*parts, error=error))))
+        except UpstreamFailed as failed:
+            return failed.status
+        return [batch async for batch in events]
+
+    async def scenario() -> tuple[object, ...]:
+        return (await first(b": hello\n\n", error=httpx.ReadTimeout("slow")),
+                await first(error=httpx.RemoteProtocolError("cut")),
+                await first(b"data: 1\n\n", error=httpx.ReadTimeout("slow")))
+
+    timed_out, cut, after_one = asyncio.run(scenario())
+    assert (timed_out, cut) == (504, 502)  # nothing was sent, so nothing is charged
+    assert after_one == [["data: 1\n\n"]]  # the stream ends with what was sent (and paid)
 
 
 def test_sse_decodes_utf8_split_across_chunks() -> None:
