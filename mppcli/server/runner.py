@@ -535,7 +535,6 @@ async def _run_http(
 
 
 def _event_log(ctx: ServerContext, as_json: bool) -> EventLog:
-
     c = ctx.config
     if as_json:
         return EventLog(c.decimals, c.symbol, True)
