@@ -3,7 +3,7 @@ connection of `client.keepalive`, which cannot import `client.http` without a cy
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 
@@ -23,3 +23,11 @@ class Answer:
 
     def all(self, name: str) -> tuple[str, ...]:
         return self.headers.get(name.lower(), ())
+
+
+def header_map(pairs: Iterable[tuple[str, str]]) -> dict[str, tuple[str, ...]]:
+    """Header lines as `Answer.headers` holds them: lower-case names, every value in order."""
+    headers: dict[str, list[str]] = {}
+    for name, value in pairs:
+        headers.setdefault(name.lower(), []).append(value)
+    return {name: tuple(values) for name, values in headers.items()}

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from mppcli.client.answer import Answer
+from mppcli.client.answer import Answer, header_map
 from mppcli.errors import InputError, NetworkError
 
 if TYPE_CHECKING:
@@ -71,10 +71,7 @@ def _is_token(name: str) -> bool:
 
 
 def collect_headers(response: httpx.Response) -> dict[str, tuple[str, ...]]:
-    headers: dict[str, list[str]] = {}
-    for key, value in response.headers.multi_items():
-        headers.setdefault(key.lower(), []).append(value)
-    return {k: tuple(v) for k, v in headers.items()}
+    return header_map(response.headers.multi_items())
 
 
 class Http:

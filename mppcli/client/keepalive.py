@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import h11
 
-from mppcli.client.answer import Answer
+from mppcli.client.answer import Answer, header_map
 from mppcli.errors import NetworkError
 
 MAX_ANSWER_BYTES = 1 << 20  # a commit receipt is a few hundred bytes
@@ -148,11 +148,10 @@ class KeepAlivePoster:
             state.start_next_cycle()
         else:  # the server will close it (Connection: close, or HTTP/1.0)
             self._drop(origin)
-        headers: dict[str, list[str]] = {}
-        for name, value in head.headers:
-            headers.setdefault(name.decode("latin-1").lower(), []).append(value.decode("latin-1"))
-        return Answer(head.status_code, {k: tuple(v) for k, v in headers.items()}, b"".join(chunks),
-                      f"HTTP/{head.http_version.decode()}", head.reason.decode("latin-1"))
+        headers = header_map((name.decode("latin-1"), value.decode("latin-1"))
+                             for name, value in head.headers)
+        return Answer(head.status_code, headers, b"".join(chunks), f"HTTP/{head.http_version.decode()}",
+                      head.reason.decode("latin-1"))
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._tls is None:
