@@ -42,6 +42,7 @@ class RawServer:
     connections: int = 0
     targets: list[str] = field(default_factory=list)
     port: int = 0
+    _handlers: set[asyncio.Task[None]] = field(default_factory=set)
 
     def __enter__(self) -> RawServer:
         ready = threading.Event()
@@ -62,11 +63,20 @@ class RawServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._loop.call_soon_threadsafe(self._server.close)
+        async def stop() -> None:  # connections still open end here, while their loop runs
+            self._server.close()
+            for task in self._handlers:
+                task.cancel()
+            await asyncio.gather(*self._handlers, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
         self.connections += 1
         state = h11.Connection(h11.SERVER)
         try:
